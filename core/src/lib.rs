@@ -1,0 +1,28 @@
+//! chorus-core: the library behind the `chorus` CLI.
+//!
+//! A pipeline file is parsed and checked ([`spec`]), resolved into a DAG ([`graph`]), and run by
+//! the scheduler ([`schedule`], [`run`]) into a run folder ([`record`]). Stages ([`stage`]) pass
+//! typed artifacts to each other; [`data`] makes the surveys and [`metric`] scores policies.
+pub mod data;
+pub mod diagnostic;
+pub mod graph;
+pub mod metric;
+pub mod record;
+pub mod rng;
+pub mod run;
+pub mod schedule;
+pub mod spec;
+pub mod stage;
+
+/// The libtorch this build linked (read by the build script from the libtorch install).
+pub const LIBTORCH_VERSION: &str = env!("CHORUS_LIBTORCH_VERSION");
+
+/// Where torch would run tensors: `cuda` when a GPU is usable, else `cpu`. Calling into
+/// libtorch here also proves at start-up that the linked library loads.
+pub fn torch_device() -> &'static str {
+    if tch::Cuda::is_available() {
+        "cuda"
+    } else {
+        "cpu"
+    }
+}

@@ -1,0 +1,234 @@
+//! The run folder: manifest, metrics, summary and log, each written atomically (temp file +
+//! rename) so a killed run never leaves a half-written file behind.
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::metric::Fairness;
+use crate::spec::Loaded;
+use crate::stage::Evaluation;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot write the run folder {path}: {source}\n  hint: choose a writable place with `--out DIR` or the pipeline's `output`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} already holds a complete run of this exact pipeline\n  hint: its results are in that folder; pass `--force` to run it again from scratch")]
+    Complete(PathBuf),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
+    move |source| RecordError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RecordError> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// The content hash of a resolved pipeline: same pipeline (after overrides), same hash.
+pub fn pipeline_hash(loaded: &Loaded) -> String {
+    let canonical = serde_json::to_vec(&loaded.pipeline).expect("a pipeline serialises");
+    let digest = Sha256::digest(canonical);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MetricRow {
+    pub round: u32,
+    pub stage: String,
+    pub policy: String,
+    /// The group, or `None` for metrics over all groups (fairness).
+    pub group: Option<String>,
+    pub metric: String,
+    pub value: f64,
+}
+
+/// An open run folder.
+#[derive(Debug)]
+pub struct Record {
+    dir: PathBuf,
+    manifest: Mutex<Value>,
+    rows: Mutex<Vec<MetricRow>>,
+    /// Last evaluation per stage, for the summary table.
+    last: Mutex<Vec<(String, u32, Evaluation)>>,
+    log: Mutex<File>,
+}
+
+impl Record {
+    /// Creates `<out>/<name>-<hash12>`; `out` defaults to the pipeline's `output`.
+    pub fn create(loaded: &Loaded, out: Option<&Path>, force: bool) -> Result<Record, RecordError> {
+        let hash = pipeline_hash(loaded);
+        let p = &loaded.pipeline;
+        let base = out.map_or_else(|| PathBuf::from(&p.output), Path::to_path_buf);
+        let dir = base.join(format!("{}-{}", p.name, &hash[..12]));
+        let manifest_path = dir.join("manifest.json");
+        if !force {
+            if let Ok(text) = fs::read_to_string(&manifest_path) {
+                let old: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                if old["status"] == "complete" && old["pipeline_hash"] == hash.as_str() {
+                    return Err(RecordError::Complete(dir));
+                }
+            }
+        }
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let log_path = dir.join("run.log");
+        let log = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&log_path)
+            .map_err(io(&log_path))?;
+        let manifest = json!({
+            "status": "running",
+            "name": p.name,
+            "pipeline_file": loaded.file,
+            "pipeline_hash": hash,
+            "seed": p.seed,
+            "overrides": loaded.overrides.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "chorus_version": env!("CARGO_PKG_VERSION"),
+            "libtorch_version": crate::LIBTORCH_VERSION,
+            "git_commit": git_commit(),
+            "started_at": now(),
+            "pipeline": p,
+        });
+        let record = Record {
+            dir,
+            manifest: Mutex::new(manifest),
+            rows: Mutex::new(Vec::new()),
+            last: Mutex::new(Vec::new()),
+            log: Mutex::new(log),
+        };
+        record.write_manifest()?;
+        Ok(record)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends a line to `run.log`. The log is the one stream in the folder; it is appended,
+    /// not replaced, so a crash leaves every line written before it.
+    pub fn log(&self, line: &str) {
+        let mut f = self.log.lock().expect("log lock");
+        let _ = writeln!(f, "{} {line}", now());
+    }
+
+    /// Adds an evaluation's rows (per group alignment, then fairness over groups).
+    pub fn add_evaluation(&self, stage: &str, round: u32, e: &Evaluation) {
+        let mut rows = self.rows.lock().expect("rows lock");
+        for (group, value) in e.groups.iter().zip(&e.alignment) {
+            rows.push(MetricRow {
+                round,
+                stage: stage.to_owned(),
+                policy: e.policy.clone(),
+                group: Some(group.clone()),
+                metric: "alignment".to_owned(),
+                value: *value,
+            });
+        }
+        for (metric, value) in &e.fairness {
+            rows.push(MetricRow {
+                round,
+                stage: stage.to_owned(),
+                policy: e.policy.clone(),
+                group: None,
+                metric: metric.name().to_owned(),
+                value: *value,
+            });
+        }
+        let mut last = self.last.lock().expect("last lock");
+        last.retain(|(s, _, _)| s != stage);
+        last.push((stage.to_owned(), round, e.clone()));
+    }
+
+    /// Rewrites `metrics.jsonl` with every row so far.
+    pub fn flush_metrics(&self) -> Result<(), RecordError> {
+        let rows = self.rows.lock().expect("rows lock");
+        let mut text = String::new();
+        for row in rows.iter() {
+            text.push_str(&serde_json::to_string(row).expect("a row serialises"));
+            text.push('\n');
+        }
+        write_atomic(&self.dir.join("metrics.jsonl"), text.as_bytes())
+    }
+
+    /// Writes the summary table and marks the run `status` (complete or failed).
+    pub fn finish(&self, status: &str) -> Result<(), RecordError> {
+        self.flush_metrics()?;
+        write_atomic(&self.dir.join("summary.csv"), self.summary_csv().as_bytes())?;
+        {
+            let mut m = self.manifest.lock().expect("manifest lock");
+            m["status"] = json!(status);
+            m["finished_at"] = json!(now());
+        }
+        self.write_manifest()
+    }
+
+    /// One row per evaluation stage at its last round: fairness metrics, then each group's
+    /// alignment (`alignment:<group>`), in a wide layout ready for a paper table.
+    pub fn summary_csv(&self) -> String {
+        let mut last = self.last.lock().expect("last lock").clone();
+        last.sort_by(|a, b| a.0.cmp(&b.0));
+        let groups: Vec<String> = last.first().map(|l| l.2.groups.clone()).unwrap_or_default();
+        let mut out = String::from("stage,policy,round");
+        for f in Fairness::ALL {
+            out.push(',');
+            out.push_str(f.name());
+        }
+        for g in &groups {
+            out.push_str(&format!(",alignment:{g}"));
+        }
+        out.push('\n');
+        for (stage, round, e) in &last {
+            out.push_str(&format!("{stage},{},{round}", e.policy));
+            for (_, v) in &e.fairness {
+                out.push_str(&format!(",{v:.6}"));
+            }
+            for v in &e.alignment {
+                out.push_str(&format!(",{v:.6}"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn write_manifest(&self) -> Result<(), RecordError> {
+        let m = self.manifest.lock().expect("manifest lock");
+        let text = serde_json::to_string_pretty(&*m).expect("the manifest serialises");
+        write_atomic(&self.dir.join("manifest.json"), text.as_bytes())
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// The commit of the working directory's git checkout, when there is one.
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}

@@ -1,0 +1,200 @@
+//! Runs a resolved pipeline: the stages before the loop, `rounds` rounds of the loop stages,
+//! then the stages that need the loop's final outputs. Each phase goes through the scheduler;
+//! evaluations are recorded as they arrive.
+use std::time::Instant;
+
+use crate::graph::{Dag, Phase};
+use crate::record::{Record, RecordError};
+use crate::schedule::{self, Outcome};
+use crate::spec::Loaded;
+use crate::stage::{Artifact, Context, Inputs, StageError};
+
+/// How a stage run ended, for progress displays.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StageStatus {
+    Done { seconds: f64 },
+    Failed(String),
+    Skipped,
+    Idle,
+}
+
+/// Told about progress; the CLI draws bars or log lines from it. Called from worker threads.
+pub trait Observer: Sync {
+    fn stage(&self, _id: &str, _round: u32, _status: &StageStatus) {}
+    fn round(&self, _round: u32, _rounds: u32) {}
+}
+
+/// Observes nothing (library use, tests).
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// A stage that failed, in which round (0 = before the loop).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub stage: String,
+    pub round: u32,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{}", describe(.failed, .skipped))]
+    Stages {
+        failed: Vec<Failure>,
+        skipped: Vec<String>,
+    },
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+fn describe(failed: &[Failure], skipped: &[String]) -> String {
+    let mut out: Vec<String> = failed
+        .iter()
+        .map(|f| {
+            format!(
+                "stage `{}` failed (round {}): {}",
+                f.stage, f.round, f.message
+            )
+        })
+        .collect();
+    if !skipped.is_empty() {
+        out.push(format!(
+            "not run because of the failure: {}",
+            skipped.join(", ")
+        ));
+    }
+    out.join("\n")
+}
+
+/// Runs `loaded` into `record`, then marks the record complete (or failed).
+pub fn run(loaded: &Loaded, record: &Record, observer: &dyn Observer) -> Result<(), RunError> {
+    let result = run_phases(loaded, record, observer);
+    record.finish(if result.is_ok() { "complete" } else { "failed" })?;
+    result
+}
+
+fn run_phases(loaded: &Loaded, record: &Record, observer: &dyn Observer) -> Result<(), RunError> {
+    let dag = &loaded.dag;
+    let p = &loaded.pipeline;
+    let mut artifacts: Vec<Option<Artifact>> = vec![None; dag.nodes.len()];
+    let rounds = p.rounds.unwrap_or(0);
+    let eval_every = p.round_loop.as_ref().map_or(1, |l| l.eval_every);
+    let mut phase = |phase, round, eval| {
+        run_phase(loaded, record, observer, &mut artifacts, phase, round, eval)
+    };
+    phase(Phase::Before, 0, true)?;
+    for round in 1..=rounds {
+        phase(
+            Phase::Loop,
+            round,
+            round % eval_every == 0 || round == rounds,
+        )?;
+        observer.round(round, rounds);
+    }
+    phase(Phase::After, rounds, true)
+}
+
+fn run_phase(
+    loaded: &Loaded,
+    record: &Record,
+    observer: &dyn Observer,
+    artifacts: &mut [Option<Artifact>],
+    phase: Phase,
+    round: u32,
+    eval_round: bool,
+) -> Result<(), RunError> {
+    let dag: &Dag = &loaded.dag;
+    let members: Vec<usize> = (0..dag.nodes.len())
+        .filter(|&i| dag.nodes[i].phase == phase)
+        .collect();
+    if members.is_empty() {
+        return Ok(());
+    }
+    let mut local = vec![usize::MAX; dag.nodes.len()];
+    for (l, &g) in members.iter().enumerate() {
+        local[g] = l;
+    }
+    let needs: Vec<Vec<usize>> = members
+        .iter()
+        .map(|&g| {
+            dag.nodes[g]
+                .needs
+                .iter()
+                .filter(|&&n| local[n] != usize::MAX)
+                .map(|&n| local[n])
+                .collect()
+        })
+        .collect();
+    let earlier: &[Option<Artifact>] = artifacts;
+    let outcomes = schedule::run(&needs, |l, same_phase: &[&Artifact]| {
+        let node = &dag.nodes[members[l]];
+        if phase == Phase::Loop && !eval_round && !node.kind.every_round() {
+            observer.stage(&node.id, round, &StageStatus::Idle);
+            return Ok(None);
+        }
+        let mut same_phase = same_phase.iter();
+        let inputs: Vec<&Artifact> = node
+            .needs
+            .iter()
+            .map(|&n| match &earlier[n] {
+                Some(a) if local[n] == usize::MAX => a,
+                _ => same_phase.next().expect("one input per need in this phase"),
+            })
+            .collect();
+        let ctx = Context {
+            pipeline: &loaded.pipeline,
+            stage: &node.id,
+            round: (phase == Phase::Loop).then_some(round),
+        };
+        let start = Instant::now();
+        let result = node.stage.run(&ctx, &Inputs(&inputs));
+        let status = match &result {
+            Ok(_) => StageStatus::Done {
+                seconds: start.elapsed().as_secs_f64(),
+            },
+            Err(e) => StageStatus::Failed(e.0.clone()),
+        };
+        record.log(&match &status {
+            StageStatus::Done { seconds } => {
+                format!("round {round}: {} done in {seconds:.3}s", node.id)
+            }
+            other => format!("round {round}: {} {other:?}", node.id),
+        });
+        observer.stage(&node.id, round, &status);
+        result.map(Some)
+    });
+    let mut failed = Vec::new();
+    let mut skipped = Vec::new();
+    let mut evaluated = false;
+    for (l, outcome) in outcomes.into_iter().enumerate() {
+        let g = members[l];
+        let id = &dag.nodes[g].id;
+        match outcome {
+            Outcome::Done(artifact) => {
+                if let Artifact::Evaluation(e) = &artifact {
+                    record.add_evaluation(id, round, e);
+                    evaluated = true;
+                }
+                artifacts[g] = Some(artifact);
+            }
+            Outcome::Failed(StageError(message)) => failed.push(Failure {
+                stage: id.clone(),
+                round,
+                message,
+            }),
+            Outcome::Skipped { .. } => {
+                observer.stage(id, round, &StageStatus::Skipped);
+                skipped.push(id.clone());
+            }
+            Outcome::Idle => {}
+        }
+    }
+    if evaluated {
+        record.flush_metrics()?;
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::Stages { failed, skipped })
+    }
+}

@@ -1,0 +1,217 @@
+//! File → checked pipeline: read, decode, parse, override, deserialise, validate, resolve.
+//! Each step turns failures into [`Diagnostic`]s that point at the user's text.
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::overrides::{self, Override};
+use super::source::{self, SourceMap};
+use super::{validate, Pipeline};
+use crate::diagnostic::{nearest, Diagnostic, Diagnostics, Origin};
+use crate::graph::Dag;
+
+/// A pipeline that passed every check, with what is needed to explain and run it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub file: PathBuf,
+    pub pipeline: Pipeline,
+    pub overrides: Vec<Override>,
+    pub source: SourceMap,
+    pub dag: Dag,
+}
+
+/// Loads and checks `file` with `overrides` applied first.
+pub fn load(file: &Path, overrides: &[Override]) -> Result<Loaded, Diagnostics> {
+    let bytes = std::fs::read(file).map_err(|e| {
+        Diagnostic::file(
+            file,
+            format!("cannot read the pipeline file: {e}"),
+            "check the path; shipped pipelines live in pipelines/",
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let good = String::from_utf8_lossy(good);
+        let line = good.matches('\n').count() + 1;
+        let column = good.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Diagnostic::new(
+            Origin::At(crate::diagnostic::Location {
+                file: file.to_path_buf(),
+                line,
+                column,
+            }),
+            "the file is not valid UTF-8",
+            "save the file as UTF-8 (most editors offer it under 'encoding')",
+        )
+    })?;
+    load_str(file, &text, overrides)
+}
+
+/// Checks pipeline text that claims to come from `file` (used by `load` and by tests).
+pub fn load_str(file: &Path, text: &str, overrides: &[Override]) -> Result<Loaded, Diagnostics> {
+    let (mut doc, source) = source::parse(file, text)?;
+    let mut overridden = Vec::new();
+    let mut errors = Vec::new();
+    for ov in overrides {
+        match overrides::apply(&mut doc, ov) {
+            Ok(path) => overridden.push((path, ov.clone())),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Diagnostics(errors));
+    }
+    let blame = Blame {
+        source: &source,
+        overridden: &overridden,
+    };
+    let pipeline: Pipeline = serde_path_to_error::deserialize(doc).map_err(|e| blame.serde(&e))?;
+    let mut errors = validate::check(&pipeline, &blame);
+    let dag = match Dag::build(&pipeline, &blame) {
+        Ok(dag) => Some(dag),
+        Err(more) => {
+            errors.extend(more);
+            None
+        }
+    };
+    match dag {
+        Some(dag) if errors.is_empty() => Ok(Loaded {
+            file: file.to_path_buf(),
+            pipeline,
+            overrides: overrides.to_vec(),
+            source,
+            dag,
+        }),
+        _ => Err(Diagnostics(errors)),
+    }
+}
+
+/// Finds whom to blame for a path: the override that set it, or its place in the file.
+pub struct Blame<'a> {
+    source: &'a SourceMap,
+    overridden: &'a [(String, Override)],
+}
+
+impl Blame<'_> {
+    pub fn at(&self, path: &str) -> Origin {
+        self.override_of(path)
+            .unwrap_or_else(|| self.source.origin(path))
+    }
+
+    pub fn key_at(&self, path: &str) -> Origin {
+        self.override_of(path)
+            .unwrap_or_else(|| self.source.key_origin(path))
+    }
+
+    pub fn file(&self) -> &Path {
+        self.source.file()
+    }
+
+    fn override_of(&self, path: &str) -> Option<Origin> {
+        self.overridden
+            .iter()
+            .find(|(p, _)| {
+                path == p
+                    || path.starts_with(&format!("{p}."))
+                    || path.starts_with(&format!("{p}["))
+            })
+            .map(|(_, ov)| Origin::Override(ov.to_string()))
+    }
+
+    /// A serde error at `path` (relative to the document) as a diagnostic with a fix.
+    pub fn serde<E: std::fmt::Display>(&self, err: &serde_path_to_error::Error<E>) -> Diagnostic {
+        let path = path_string(err.path());
+        self.serde_at(&path, &err.inner().to_string())
+    }
+
+    /// Same, for an error found while deserialising a sub-tree that lives at `base`.
+    pub fn serde_at(&self, path: &str, message: &str) -> Diagnostic {
+        if let Some(field) = between(message, "unknown field `", "`") {
+            let expected = backticked(message.split_once("expected").map_or("", |(_, r)| r));
+            let field_path = source::child_key(path, field);
+            let hint = match nearest(field, expected.iter().copied()) {
+                Some(best) => format!(
+                    "did you mean `{best}`? (valid fields: {})",
+                    expected.join(", ")
+                ),
+                None if expected.is_empty() => {
+                    "remove this field: this place takes none".to_owned()
+                }
+                None => format!("remove it; valid fields: {}", expected.join(", ")),
+            };
+            return Diagnostic::new(
+                self.key_at(&field_path),
+                format!(
+                    "unknown field `{field}` in `{}`",
+                    source::display_path(path)
+                ),
+                hint,
+            );
+        }
+        if let Some(variant) = between(message, "unknown variant `", "`") {
+            let expected = backticked(message.split_once("expected").map_or("", |(_, r)| r));
+            return Diagnostic::new(
+                self.at(path),
+                format!(
+                    "unknown value `{variant}` at `{}`",
+                    source::display_path(path)
+                ),
+                crate::diagnostic::suggest(variant, &expected, "values"),
+            );
+        }
+        if let Some(field) = between(message, "missing field `", "`") {
+            return Diagnostic::new(
+                self.at(path),
+                format!("`{}` needs the field `{field}`", source::display_path(path)),
+                format!("add `{field}:` here (see schemas/pipeline.schema.json)"),
+            );
+        }
+        Diagnostic::new(
+            self.at(path),
+            format!("at `{}`: {message}", source::display_path(path)),
+            "fix the value's type: see schemas/pipeline.schema.json for what each field takes",
+        )
+    }
+}
+
+/// serde_path_to_error's path in our `a.b[2].c` form.
+pub fn path_string(path: &serde_path_to_error::Path) -> String {
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            serde_path_to_error::Segment::Seq { index } => out = source::child_index(&out, *index),
+            serde_path_to_error::Segment::Map { key }
+            | serde_path_to_error::Segment::Enum { variant: key } => {
+                out = source::child_key(&out, key)
+            }
+            serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = &text[text.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
+}
+
+fn backticked(text: &str) -> Vec<&str> {
+    text.split('`').skip(1).step_by(2).collect()
+}
+
+/// Deserialises a kind's params (a sub-tree at `path`) with errors pointing into the file.
+pub fn params<T: serde::de::DeserializeOwned>(
+    value: &Value,
+    path: &str,
+    blame: &Blame<'_>,
+) -> Result<T, Diagnostic> {
+    serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        let inner = path_string(e.path());
+        let full = if inner.is_empty() {
+            path.to_owned()
+        } else {
+            source::child_key(path, &inner)
+        };
+        blame.serde_at(&full, &e.inner().to_string())
+    })
+}

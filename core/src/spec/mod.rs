@@ -1,0 +1,175 @@
+//! The pipeline file: its serde/schemars types and the way a file becomes a checked [`Pipeline`].
+//!
+//! A pipeline is data, not code: a run is a pure function of its resolved pipeline (hashed into
+//! the manifest), which is what lets grids, Slurm arrays and resume treat runs as values.
+mod load;
+mod overrides;
+mod source;
+mod validate;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use load::{load, load_str, params, Blame, Loaded};
+pub use overrides::Override;
+pub use source::SourceMap;
+
+/// One experiment: where its data comes from, who the groups are, and the DAG of stages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// Names the run folder (`<output>/<name>-<hash>`); letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// Seeds every random choice of the run; the same pipeline and seed give the same numbers.
+    pub seed: u64,
+    /// Folder that receives run folders, relative to the working directory; it may not leave it.
+    #[serde(default = "default_output")]
+    pub output: String,
+    /// Number of training rounds of the `loop` block; required when there is a loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<u32>,
+    /// Which dataset the `split` stage materialises.
+    pub data: DataSpec,
+    /// The groups (countries, demographics) whose preferences the data holds.
+    pub groups: GroupsSpec,
+    /// Stages that run once: before the loop, or after it when they need a loop stage.
+    pub stages: Vec<StageSpec>,
+    /// Stages that run once per round, `rounds` times.
+    #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
+    pub round_loop: Option<LoopSpec>,
+}
+
+fn default_output() -> String {
+    "runs".to_owned()
+}
+
+/// The data source; one key naming it, its settings beneath.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum DataSpec {
+    /// The embedded opinion-survey simulator: needs no download, fully seeded.
+    Simulator(crate::data::SimulatorSpec),
+}
+
+/// How many groups there are and which of them are minorities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsSpec {
+    /// Number of groups (at least 1).
+    pub count: u32,
+    /// How many of the groups (the last ones) are minorities: small population, distant values.
+    #[serde(default)]
+    pub minorities: u32,
+    /// Optional names, one per group; default `g0, g1, …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<String>>,
+}
+
+impl GroupsSpec {
+    /// Group names in order, generated when the file gives none.
+    pub fn resolved_names(&self) -> Vec<String> {
+        match &self.names {
+            Some(names) => names.clone(),
+            None => (0..self.count).map(|g| format!("g{g}")).collect(),
+        }
+    }
+}
+
+/// One node of the DAG.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    /// Unique name; other stages list it in `needs`, overrides address it as `ID.PARAM`.
+    pub id: String,
+    /// What the stage does (see `chorus schema` for the kinds and their params).
+    pub kind: String,
+    /// Ids of the stages whose outputs this stage consumes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    /// Settings of the kind; checked against the kind's own schema.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub params: Map<String, Value>,
+}
+
+/// The per-round part of the pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoopSpec {
+    /// Evaluation stages inside the loop run every `eval_every` rounds and at the last round.
+    #[serde(default = "one")]
+    pub eval_every: u32,
+    pub stages: Vec<StageSpec>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Pipeline {
+    /// Every stage with where it sits: `stages[i]` or `loop.stages[i]`.
+    pub fn all_stages(&self) -> impl Iterator<Item = (String, &StageSpec, bool)> {
+        let outer = self
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("stages[{i}]"), s, false));
+        let inner = self
+            .round_loop
+            .iter()
+            .flat_map(|l| l.stages.iter().enumerate())
+            .map(|(i, s)| (format!("loop.stages[{i}]"), s, true));
+        outer.chain(inner)
+    }
+}
+
+impl JsonSchema for StageSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StageSpec".into()
+    }
+
+    /// The derived shape plus one `if kind == K then params: schema(K)` rule per kind, so an
+    /// editor checks each stage's params against its own kind.
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        #[derive(JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)] // only its schema is used
+        struct StageSpecShape {
+            /// Unique name; other stages list it in `needs`, overrides address it as `ID.PARAM`.
+            id: String,
+            /// What the stage does.
+            kind: crate::stage::Kind,
+            /// Ids of the stages whose outputs this stage consumes.
+            #[serde(default)]
+            needs: Vec<String>,
+            /// Settings of the kind.
+            #[serde(default)]
+            params: Map<String, Value>,
+        }
+        let mut schema = StageSpecShape::json_schema(generator);
+        let rules: Vec<Value> = crate::stage::Kind::ALL
+            .iter()
+            .map(|kind| {
+                serde_json::json!({
+                    "if": { "properties": { "kind": { "const": kind.name() } } },
+                    "then": { "properties": { "params": kind.params_schema(generator) } }
+                })
+            })
+            .collect();
+        schema.insert("allOf".to_owned(), Value::Array(rules));
+        schema
+    }
+}
+
+/// The JSON Schema of a pipeline file.
+pub fn json_schema() -> Value {
+    schemars::schema_for!(Pipeline).to_value()
+}
+
+/// The schema as `chorus schema` writes it to `schemas/pipeline.schema.json` (and as the
+/// freshness test expects it): pretty JSON with a trailing newline.
+pub fn schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&json_schema()).expect("a schema serialises");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,143 @@
+//! Checks that serde's types cannot express: ranges, names, paths, consistency between sections.
+use std::path::{Component, Path};
+
+use super::load::Blame;
+use super::Pipeline;
+use crate::diagnostic::Diagnostic;
+
+/// All problems found; the DAG checks (ids, needs, cycles, params) live in [`crate::graph`].
+pub fn check(p: &Pipeline, blame: &Blame<'_>) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let mut err = |path: &str, message: String, hint: &str| {
+        errors.push(Diagnostic::new(blame.at(path), message, hint));
+    };
+    if !is_name(&p.name) {
+        err(
+            "name",
+            format!("`{}` cannot name a run folder", p.name),
+            "use letters, digits, `-`, `_` and `.` only, e.g. `paper-minorities`",
+        );
+    }
+    if let Err(why) = confined(Path::new(&p.output)) {
+        err(
+            "output",
+            format!("output `{}` {why}", p.output),
+            "give a relative folder inside the working directory, e.g. `runs`; use `chorus run --out DIR` to write elsewhere",
+        );
+    }
+    match (&p.round_loop, p.rounds) {
+        (Some(_), None) => err(
+            "loop",
+            "the pipeline has a `loop` but no `rounds`".into(),
+            "add `rounds: N` at the top level (N ≥ 1)",
+        ),
+        (None, Some(_)) => err(
+            "rounds",
+            "`rounds` is set but the pipeline has no `loop`".into(),
+            "add a `loop:` block with the per-round stages, or remove `rounds`",
+        ),
+        (_, Some(0)) => err(
+            "rounds",
+            "`rounds` must be at least 1".into(),
+            "set `rounds: 1` or more",
+        ),
+        _ => {}
+    }
+    if let Some(l) = &p.round_loop {
+        if l.eval_every == 0 {
+            err(
+                "loop.eval_every",
+                "`eval_every` must be at least 1".into(),
+                "set `eval_every: 1` to evaluate every round",
+            );
+        }
+        if l.stages.is_empty() {
+            err(
+                "loop.stages",
+                "the loop has no stages".into(),
+                "add the per-round stages, or remove `loop`",
+            );
+        }
+    }
+    if p.stages.is_empty() {
+        err(
+            "stages",
+            "the pipeline has no stages".into(),
+            "add at least a `split` stage and an `evaluate` stage",
+        );
+    }
+    let g = &p.groups;
+    if g.count == 0 {
+        err(
+            "groups.count",
+            "`groups.count` must be at least 1".into(),
+            "set `count: 2` or more to compare groups",
+        );
+    }
+    if g.minorities > g.count {
+        err(
+            "groups.minorities",
+            format!("{} minorities among {} groups", g.minorities, g.count),
+            "minorities are a subset of the groups: lower `minorities` or raise `count`",
+        );
+    }
+    if let Some(names) = &g.names {
+        if names.len() != g.count as usize {
+            err(
+                "groups.names",
+                format!("{} names for {} groups", names.len(), g.count),
+                "give one name per group, or drop `names` to get g0, g1, …",
+            );
+        }
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                err(
+                    &format!("groups.names[{i}]"),
+                    format!("group name `{n}` appears twice"),
+                    "give every group its own name",
+                );
+            } else if !is_name(n) {
+                err(
+                    &format!("groups.names[{i}]"),
+                    format!("`{n}` is not a usable group name"),
+                    "use letters, digits, `-`, `_` and `.` only",
+                );
+            }
+        }
+    }
+    match &p.data {
+        super::DataSpec::Simulator(sim) => {
+            for (field, why) in sim.problems() {
+                err(
+                    &format!("data.simulator.{field}"),
+                    why,
+                    "see schemas/pipeline.schema.json for the valid range",
+                );
+            }
+        }
+    }
+    errors
+}
+
+/// A name safe in a folder name, a CSV cell and an override key.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !s.starts_with('.')
+}
+
+/// Whether a path from a spec stays under the directory it is resolved against.
+pub fn confined(path: &Path) -> Result<(), &'static str> {
+    if path.as_os_str().is_empty() {
+        return Err("is empty");
+    }
+    for c in path.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => return Err("leaves the working directory (`..`)"),
+            Component::RootDir | Component::Prefix(_) => return Err("is absolute"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,37 @@
+use rayon::prelude::*;
+
+use super::StageError;
+use crate::rng;
+use crate::spec::Pipeline;
+
+/// What a stage may know about the run besides its inputs: read-only, per call.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub pipeline: &'a Pipeline,
+    pub stage: &'a str,
+    /// The training round, for stages inside the loop.
+    pub round: Option<u32>,
+}
+
+impl Context<'_> {
+    /// This stage's own random stream for `labels` (independent of scheduling order).
+    pub fn rng(&self, labels: &[&str]) -> rng::Rng {
+        let round = self.round.map(|r| r.to_string()).unwrap_or_default();
+        let mut all = vec![self.stage, round.as_str()];
+        all.extend_from_slice(labels);
+        rng::stream(self.pipeline.seed, &all)
+    }
+
+    /// Runs `task` once per group in parallel (rayon), results in group order. The first
+    /// failing group's error is returned, naming the group.
+    pub fn per_group<T, F>(&self, groups: &[String], task: F) -> Result<Vec<T>, StageError>
+    where
+        T: Send,
+        F: Fn(usize) -> Result<T, StageError> + Sync,
+    {
+        (0..groups.len())
+            .into_par_iter()
+            .map(|g| task(g).map_err(|e| StageError(format!("group `{}`: {}", groups[g], e.0))))
+            .collect()
+    }
+}

@@ -1,0 +1,70 @@
+//! Command-line interface: one module per subcommand.
+mod graph;
+mod run;
+mod schema;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chorus_core::diagnostic::Diagnostics;
+use chorus_core::spec::{self, Loaded, Override};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "chorus",
+    version,
+    about = "Pluralistic-alignment experiments in federated RLHF"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline into a new run folder.
+    Run(run::RunArgs),
+    /// Check a pipeline and print OK or every problem found (exit 0 / 2).
+    Validate(PipelineArgs),
+    /// Print a pipeline's DAG as Graphviz DOT or Mermaid.
+    Graph(graph::GraphArgs),
+    /// Write the JSON Schema of pipeline files (for editors and CI).
+    Schema(schema::SchemaArgs),
+}
+
+/// A pipeline file and the overrides to apply to it.
+#[derive(Args)]
+struct PipelineArgs {
+    /// The pipeline YAML file.
+    file: PathBuf,
+    /// Override a value before validation: `seed=3`, `rounds=50`, `aggregate.rule=min` (repeatable).
+    #[arg(short = 's', long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<Override>,
+}
+
+impl PipelineArgs {
+    fn load(&self) -> Result<Loaded, Diagnostics> {
+        spec::load(&self.file, &self.overrides)
+    }
+}
+
+/// Every failure chorus reports is one the user can act on (a bad file, an override, an
+/// unwritable folder, a stage refusing its input): exit 2, message on stderr, no panic.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate(args) => validate::validate(args),
+        Command::Graph(args) => graph::graph(args),
+        Command::Schema(args) => schema::schema(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
