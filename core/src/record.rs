@@ -21,7 +21,15 @@ pub enum RecordError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0} already holds a complete run of this exact pipeline\n  hint: its results are in that folder; pass `--force` to run it again from scratch")]
+}
+
+/// What [`Record::create`] found.
+#[derive(Debug)]
+pub enum Opened {
+    /// A folder ready for this run.
+    New(Record),
+    /// The folder already holds a complete run of this exact pipeline (same hash): a run is a
+    /// pure function of its pipeline, so there is nothing to redo unless forced.
     Complete(PathBuf),
 }
 
@@ -74,7 +82,7 @@ pub struct Record {
 
 impl Record {
     /// Creates `<out>/<name>-<hash12>`; `out` defaults to the pipeline's `output`.
-    pub fn create(loaded: &Loaded, out: Option<&Path>, force: bool) -> Result<Record, RecordError> {
+    pub fn create(loaded: &Loaded, out: Option<&Path>, force: bool) -> Result<Opened, RecordError> {
         let hash = pipeline_hash(loaded);
         let p = &loaded.pipeline;
         let base = out.map_or_else(|| PathBuf::from(&p.output), Path::to_path_buf);
@@ -84,7 +92,7 @@ impl Record {
             if let Ok(text) = fs::read_to_string(&manifest_path) {
                 let old: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                 if old["status"] == "complete" && old["pipeline_hash"] == hash.as_str() {
-                    return Err(RecordError::Complete(dir));
+                    return Ok(Opened::Complete(dir));
                 }
             }
         }
@@ -117,7 +125,7 @@ impl Record {
             log: Mutex::new(log),
         };
         record.write_manifest()?;
-        Ok(record)
+        Ok(Opened::New(record))
     }
 
     pub fn dir(&self) -> &Path {

@@ -149,28 +149,29 @@ mod tests {
         assert_eq!(out[1], Outcome::Idle);
     }
 
-    /// Independent tasks overlap in time (given a pool of at least two threads).
+    /// Independent tasks overlap in time (given a pool of at least two threads): each waits
+    /// until both have started, which only happens if they run at once.
     #[test]
     fn independent_tasks_run_in_parallel() {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
             .unwrap();
-        let running = AtomicUsize::new(0);
-        let peak = AtomicUsize::new(0);
+        let arrived = AtomicUsize::new(0);
         let needs = vec![vec![], vec![]];
-        pool.install(|| {
-            run(&needs, |_, _: &[&()]| -> Result<_, ()> {
-                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                peak.fetch_max(now, Ordering::SeqCst);
+        let out = pool.install(|| {
+            run(&needs, |_, _: &[&bool]| -> Result<_, ()> {
+                arrived.fetch_add(1, Ordering::SeqCst);
                 let start = std::time::Instant::now();
-                while running.load(Ordering::SeqCst) < 2 && start.elapsed().as_secs() < 5 {
+                while arrived.load(Ordering::SeqCst) < 2 {
+                    if start.elapsed().as_secs() >= 5 {
+                        return Ok(Some(false));
+                    }
                     std::hint::spin_loop();
                 }
-                running.fetch_sub(1, Ordering::SeqCst);
-                Ok(Some(()))
+                Ok(Some(true))
             })
         });
-        assert_eq!(peak.load(Ordering::SeqCst), 2);
+        assert_eq!(out, vec![Outcome::Done(true), Outcome::Done(true)]);
     }
 }

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::PipelineArgs;
 use crate::progress::Progress;
-use chorus_core::record::Record;
+use chorus_core::record::{Opened, Record};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -20,7 +20,19 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let loaded = args.pipeline.load()?;
-    let record = Record::create(&loaded, args.out.as_deref(), args.force)?;
+    let record = match Record::create(&loaded, args.out.as_deref(), args.force)? {
+        Opened::New(record) => record,
+        Opened::Complete(dir) => {
+            eprintln!(
+                "{} already holds a complete run of this pipeline; pass --force to run it again",
+                dir.display()
+            );
+            println!("{}", dir.display());
+            let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap_or_default();
+            print!("{}", table(&summary));
+            return Ok(());
+        }
+    };
     let progress = Progress::new(&loaded);
     tracing::info!(
         "running {} into {} (libtorch {}, {})",

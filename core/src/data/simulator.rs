@@ -2,8 +2,10 @@
 //!
 //! Each question has K answer options with latent embeddings e_{q,k} ∈ R^D; each group has a
 //! latent value vector v_g. Group g answers q with p_g(q) = softmax_k(s · ⟨e_{q,k}, v_g⟩).
-//! Majority groups scatter around one centre (spread = `heterogeneity`); minority groups
-//! scatter around a centre `minority_shift` away, and hold `minority_share` of the population.
+//! Majority groups scatter around one centre, each at a typical distance `heterogeneity`;
+//! minority groups scatter the same way around a centre `minority_shift` away, and together
+//! hold `minority_share` of the population. Both knobs are distances in the value space (the
+//! centre itself has norm ≈ √D), so they keep their meaning when D changes.
 //! The public question features are the option embeddings, so a policy can in principle
 //! learn any group's answers, and how far apart groups are is controlled, not incidental.
 use rand::Rng as _;
@@ -26,7 +28,7 @@ pub struct SimulatorSpec {
     /// Dimension D of the latent value space (≥ 1).
     #[serde(default = "d_features")]
     pub features: u32,
-    /// Spread of majority groups around their centre (≥ 0; 0 = identical majority groups).
+    /// Typical distance of a group from its centre (≥ 0; 0 = identical majority groups).
     #[serde(default = "d_heterogeneity")]
     pub heterogeneity: f64,
     /// Distance between the majority and the minority centre (≥ 0).
@@ -164,7 +166,7 @@ impl SimulatorSpec {
                 } else {
                     &centre
                 };
-                let noise = normal(&mut r, d_n, self.heterogeneity);
+                let noise = normal(&mut r, d_n, self.heterogeneity * emb_scale);
                 base.iter().zip(noise).map(|(b, n)| b + n).collect()
             })
             .collect();
@@ -241,8 +243,10 @@ mod tests {
                 .sum::<f64>()
                 / s.questions() as f64
         };
-        let within = agree(0, 1).min(agree(0, 2)).min(agree(1, 2));
-        let across = agree(0, 3).max(agree(1, 4)).max(agree(2, 3));
+        let within = (agree(0, 1) + agree(0, 2) + agree(1, 2)) / 3.0;
+        let across =
+            (agree(0, 3) + agree(1, 3) + agree(2, 3) + agree(0, 4) + agree(1, 4) + agree(2, 4))
+                / 6.0;
         assert!(
             within > across,
             "within-majority {within} vs majority–minority {across}"
