@@ -25,7 +25,8 @@ impl fmt::Display for Location {
 pub enum Origin {
     At(Location),
     File(PathBuf),
-    Override(String),
+    /// The pipeline file the override was applied to, and the override as typed.
+    Override(PathBuf, String),
 }
 
 impl fmt::Display for Origin {
@@ -33,7 +34,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::At(loc) => write!(f, "{loc}"),
             Origin::File(path) => write!(f, "{}", path.display()),
-            Origin::Override(arg) => write!(f, "override `-s {arg}`"),
+            Origin::Override(file, arg) => write!(f, "{}: override `-s {arg}`", file.display()),
         }
     }
 }
@@ -97,7 +98,7 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 2).max(2))
+        .filter(|(d, c)| *d <= (c.len().min(word.len()) / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -110,5 +111,17 @@ pub fn suggest<'a>(word: &str, candidates: &[&'a str], what: &str) -> String {
             candidates.join(", ")
         ),
         None => format!("valid {what}: {}", candidates.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn suggests_only_likely_typos() {
+        let fields = ["seed", "name", "stages", "params", "on", "policy"];
+        assert_eq!(super::nearest("seeed", fields), Some("seed"));
+        assert_eq!(super::nearest("parms", fields), Some("params"));
+        assert_eq!(super::nearest("foo", fields), None);
+        assert_eq!(super::nearest("polcy", fields), Some("policy"));
     }
 }

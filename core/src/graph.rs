@@ -217,7 +217,7 @@ impl Dag {
         };
         let dot =
             Dot::with_attr_getters(&labelled, &[Config::EdgeNoLabel], &edge_attrs, &node_attrs);
-        format!("{dot:?}")
+        dot.to_string()
     }
 
     /// Mermaid flowchart; loop stages sit in a `loop` subgraph.

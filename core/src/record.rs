@@ -15,11 +15,12 @@ use crate::stage::Evaluation;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("cannot write the run folder {path}: {source}\n  hint: choose a writable place with `--out DIR` or the pipeline's `output`")]
+    // The cause is part of the message (not a `#[source]`) so that it is printed once,
+    // before the hint.
+    #[error("cannot write the run folder {path}: {cause}\n  hint: choose a writable place with `--out DIR` or the pipeline's `output`")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -34,9 +35,9 @@ pub enum Opened {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
-    move |source| RecordError::Io {
+    move |cause| RecordError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 

@@ -53,7 +53,7 @@ pub fn load_str(file: &Path, text: &str, overrides: &[Override]) -> Result<Loade
     let mut overridden = Vec::new();
     let mut errors = Vec::new();
     for ov in overrides {
-        match overrides::apply(&mut doc, ov) {
+        match overrides::apply(file, &mut doc, ov) {
             Ok(path) => overridden.push((path, ov.clone())),
             Err(e) => errors.push(e),
         }
@@ -115,7 +115,7 @@ impl Blame<'_> {
                     || path.starts_with(&format!("{p}."))
                     || path.starts_with(&format!("{p}["))
             })
-            .map(|(_, ov)| Origin::Override(ov.to_string()))
+            .map(|(_, ov)| Origin::Override(self.source.file().to_path_buf(), ov.to_string()))
     }
 
     /// A serde error at `path` (relative to the document) as a diagnostic with a fix.
@@ -127,6 +127,10 @@ impl Blame<'_> {
     /// Same, for an error found while deserialising a sub-tree that lives at `base`.
     pub fn serde_at(&self, path: &str, message: &str) -> Diagnostic {
         if let Some(field) = between(message, "unknown field `", "`") {
+            // serde_path_to_error's path already ends at the unknown key.
+            let path = path
+                .strip_suffix(field)
+                .map_or(path, |p| p.strip_suffix('.').unwrap_or(p));
             let expected = backticked(message.split_once("expected").map_or("", |(_, r)| r));
             let field_path = source::child_key(path, field);
             let hint = match nearest(field, expected.iter().copied()) {

@@ -41,8 +41,8 @@ impl std::fmt::Display for Override {
 ///
 /// A key is either a top-level field, followed into nested mappings (`seed`,
 /// `data.simulator.questions`), or a stage id and one of its params (`aggregate.rule`).
-pub fn apply(doc: &mut Value, ov: &Override) -> Result<String, Diagnostic> {
-    let origin = || Origin::Override(ov.to_string());
+pub fn apply(file: &Path, doc: &mut Value, ov: &Override) -> Result<String, Diagnostic> {
+    let origin = || Origin::Override(file.to_path_buf(), ov.to_string());
     let value = parse_value(&ov.value);
     let top_fields = top_level_fields();
     let (head, rest) = match ov.key.split_once('.') {
@@ -205,23 +205,31 @@ mod tests {
     #[test]
     fn top_level_and_stage_params() {
         let mut d = doc();
-        assert_eq!(apply(&mut d, &ov("seed=3")).unwrap(), "seed");
+        assert_eq!(
+            apply(Path::new("p.yaml"), &mut d, &ov("seed=3")).unwrap(),
+            "seed"
+        );
         assert_eq!(d["seed"], 3);
         assert_eq!(
-            apply(&mut d, &ov("aggregate.rule=min")).unwrap(),
+            apply(Path::new("p.yaml"), &mut d, &ov("aggregate.rule=min")).unwrap(),
             "loop.stages[0].params.rule"
         );
         assert_eq!(d["loop"]["stages"][0]["params"]["rule"], "min");
-        apply(&mut d, &ov("split.eval_fraction=0.3")).unwrap();
+        apply(Path::new("p.yaml"), &mut d, &ov("split.eval_fraction=0.3")).unwrap();
         assert_eq!(d["stages"][0]["params"]["eval_fraction"], 0.3);
     }
 
     #[test]
     fn unknown_keys_are_errors_with_suggestions() {
         let mut d = doc();
-        let e = apply(&mut d, &ov("agregate.rule=min")).unwrap_err();
+        let e = apply(Path::new("p.yaml"), &mut d, &ov("agregate.rule=min")).unwrap_err();
         assert!(e.hint.contains("did you mean `aggregate`"), "{e}");
-        let e = apply(&mut d, &ov("data.simulator.questions=3")).unwrap_err();
+        let e = apply(
+            Path::new("p.yaml"),
+            &mut d,
+            &ov("data.simulator.questions=3"),
+        )
+        .unwrap_err();
         assert!(e.message.contains("`data` does not exist"), "{e}");
         assert!("novalue".parse::<Override>().is_err());
     }

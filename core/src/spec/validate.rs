@@ -8,9 +8,30 @@ use crate::diagnostic::Diagnostic;
 /// All problems found; the DAG checks (ids, needs, cycles, params) live in [`crate::graph`].
 pub fn check(p: &Pipeline, blame: &Blame<'_>) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
+    // A section-level complaint points at the section's key, not at its first entry.
+    match (&p.round_loop, p.rounds) {
+        (Some(_), None) => errors.push(Diagnostic::new(
+            blame.key_at("loop"),
+            "the pipeline has a `loop` but no `rounds`",
+            "add `rounds: N` at the top level (N ≥ 1)",
+        )),
+        (None, Some(_)) => errors.push(Diagnostic::new(
+            blame.key_at("rounds"),
+            "`rounds` is set but the pipeline has no `loop`",
+            "add a `loop:` block with the per-round stages, or remove `rounds`",
+        )),
+        _ => {}
+    }
     let mut err = |path: &str, message: String, hint: &str| {
         errors.push(Diagnostic::new(blame.at(path), message, hint));
     };
+    if p.rounds == Some(0) {
+        err(
+            "rounds",
+            "`rounds` must be at least 1".into(),
+            "set `rounds: 1` or more",
+        );
+    }
     if !is_name(&p.name) {
         err(
             "name",
@@ -24,24 +45,6 @@ pub fn check(p: &Pipeline, blame: &Blame<'_>) -> Vec<Diagnostic> {
             format!("output `{}` {why}", p.output),
             "give a relative folder inside the working directory, e.g. `runs`; use `chorus run --out DIR` to write elsewhere",
         );
-    }
-    match (&p.round_loop, p.rounds) {
-        (Some(_), None) => err(
-            "loop",
-            "the pipeline has a `loop` but no `rounds`".into(),
-            "add `rounds: N` at the top level (N ≥ 1)",
-        ),
-        (None, Some(_)) => err(
-            "rounds",
-            "`rounds` is set but the pipeline has no `loop`".into(),
-            "add a `loop:` block with the per-round stages, or remove `rounds`",
-        ),
-        (_, Some(0)) => err(
-            "rounds",
-            "`rounds` must be at least 1".into(),
-            "set `rounds: 1` or more",
-        ),
-        _ => {}
     }
     if let Some(l) = &p.round_loop {
         if l.eval_every == 0 {
