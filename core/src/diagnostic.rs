@@ -104,7 +104,7 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// "did you mean `x`?" or a list of what is valid, for the hint line.
-pub fn suggest<'a>(word: &str, candidates: &[&'a str], what: &str) -> String {
+pub fn suggest(word: &str, candidates: &[&str], what: &str) -> String {
     match nearest(word, candidates.iter().copied()) {
         Some(best) => format!(
             "did you mean `{best}`? (valid {what}: {})",

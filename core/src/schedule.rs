@@ -118,12 +118,12 @@ mod tests {
 
     #[test]
     fn outputs_flow_along_needs() {
-        // 0 → 1 → 3, 0 → 2 → 3
+        // 0 → 1 → 3, 0 → 2 → 3: task i outputs i plus the sum of its inputs.
         let needs = vec![vec![], vec![0], vec![0], vec![1, 2]];
         let out = run(&needs, |i, inputs: &[&u64]| -> Result<_, ()> {
             Ok(Some(inputs.iter().copied().sum::<u64>() + i as u64))
         });
-        assert_eq!(out[3], Outcome::Done(((0 + 1) + (0 + 2)) + 3));
+        assert_eq!(out[3], Outcome::Done(1 + 2 + 3));
     }
 
     #[test]
