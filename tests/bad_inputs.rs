@@ -705,16 +705,16 @@ fn duplicate_stage_id_names_both_places() {
 /// A kind far from any known one gets the list of kinds, so the user learns what exists.
 #[test]
 fn unknown_stage_kind_lists_known_kinds() {
-    // Line 26 `    kind: reward_model`: the value is column 11.
+    // Line 26 `    kind: preference_net`: the value is column 11 (no kind is near that name).
     let dir = dir_with(edit(&[(
         "    kind: evaluate\n    needs: [split]\n    params:\n      policy: uniform",
-        "    kind: reward_model\n    needs: [split]\n    params:\n      policy: uniform",
+        "    kind: preference_net\n    needs: [split]\n    params:\n      policy: uniform",
     )]));
     let stderr = reject(dir.path(), &[]);
     assert_diag(
         &stderr,
         "pipeline.yaml:26:11",
-        &["unknown stage kind `reward_model`"],
+        &["unknown stage kind `preference_net`"],
         &["split", "evaluate"],
     );
 }

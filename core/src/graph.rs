@@ -38,6 +38,8 @@ pub struct Node {
 pub struct Dag {
     pub nodes: Vec<Node>,
     pub graph: DiGraph<usize, ()>,
+    /// Loop feedback as (from, to) node indices: after a round, `to`'s output stands in for `from`'s.
+    pub carry: Vec<(usize, usize)>,
 }
 
 impl Dag {
@@ -82,16 +84,15 @@ impl Dag {
                     suggest(&spec.kind, &Kind::names(), "kinds"),
                 ));
             }
-            let stage =
-                kind.and_then(
-                    |k| match k.build(&spec.params, &format!("{path}.params"), blame) {
-                        Ok(s) => Some(s),
-                        Err(e) => {
-                            errors.push(e);
-                            None
-                        }
-                    },
-                );
+            let stage = kind.and_then(|k| {
+                match k.build(&spec.params, &format!("{path}.params"), blame, p) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        errors.push(e);
+                        None
+                    }
+                }
+            });
             let mut needs = Vec::new();
             for (j, need) in spec.needs.iter().enumerate() {
                 let at = blame.at(&format!("{path}.needs[{j}]"));
@@ -184,6 +185,44 @@ impl Dag {
                 }
             }
         }
+        let mut carry = Vec::new();
+        for (c, edge) in p.round_loop.iter().flat_map(|l| l.carry.iter().enumerate()) {
+            let at = |field: &str| blame.at(&format!("loop.carry[{c}].{field}"));
+            let (Some(&from), Some(&to)) =
+                (index.get(edge.from.as_str()), index.get(edge.to.as_str()))
+            else {
+                for (field, id) in [("from", &edge.from), ("to", &edge.to)] {
+                    if !index.contains_key(id.as_str()) {
+                        errors.push(Diagnostic::new(
+                            at(field),
+                            format!("`{id}` is not a stage id"),
+                            suggest(id, &ids, "ids"),
+                        ));
+                    }
+                }
+                continue;
+            };
+            if phases[from] != Phase::Before {
+                errors.push(Diagnostic::new(at("from"), format!("`{}` must be a stage that runs before the loop", edge.from), "carry feeds a loop stage's output back in place of a stage outside the loop, e.g. `{from: policy, to: ppo}`"));
+            } else if phases[to] != Phase::Loop {
+                errors.push(Diagnostic::new(
+                    at("to"),
+                    format!("`{}` must be a loop stage", edge.to),
+                    "carry feeds a loop stage's output back, e.g. `{from: policy, to: ppo}`",
+                ));
+            } else if nodes[from].0.map(Kind::produces) != nodes[to].0.map(Kind::produces) {
+                errors.push(Diagnostic::new(
+                    at("to"),
+                    format!(
+                        "`{}` and `{}` produce different artifacts",
+                        edge.from, edge.to
+                    ),
+                    "carry a stage's output only into the place of a stage of the same type",
+                ));
+            } else {
+                carry.push((from, to));
+            }
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -201,7 +240,11 @@ impl Dag {
                 })
             })
             .collect();
-        Ok(Dag { nodes, graph })
+        Ok(Dag {
+            nodes,
+            graph,
+            carry,
+        })
     }
 
     /// Graphviz DOT; loop stages are drawn dashed.

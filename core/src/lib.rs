@@ -3,11 +3,16 @@
 //! A pipeline file is parsed and checked ([`spec`]), resolved into a DAG ([`graph`]), and run by
 //! the scheduler ([`schedule`], [`run`]) into a run folder ([`record`]). Stages ([`stage`]) pass
 //! typed artifacts to each other; [`data`] makes the surveys and [`metric`] scores policies.
+pub mod aggregate;
 pub mod data;
 pub mod diagnostic;
 pub mod graph;
 pub mod metric;
+pub mod plot;
+pub mod policy;
+pub mod ppo;
 pub mod record;
+pub mod reward;
 pub mod rng;
 pub mod run;
 pub mod schedule;

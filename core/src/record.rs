@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::metric::Fairness;
 use crate::spec::Loaded;
-use crate::stage::Evaluation;
+use crate::stage::{Evaluation, Reading};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -63,7 +63,9 @@ pub fn pipeline_hash(loaded: &Loaded) -> String {
 pub struct MetricRow {
     pub round: u32,
     pub stage: String,
-    pub policy: String,
+    /// The evaluated policy, on evaluation rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// The group, or `None` for metrics over all groups (fairness).
     pub group: Option<String>,
     pub metric: String,
@@ -140,29 +142,27 @@ impl Record {
         let _ = writeln!(f, "{} {line}", now());
     }
 
-    /// Adds an evaluation's rows (per group alignment, then fairness over groups).
-    pub fn add_evaluation(&self, stage: &str, round: u32, e: &Evaluation) {
+    /// Adds one stage's readings for a round.
+    pub fn add_readings(
+        &self,
+        stage: &str,
+        round: u32,
+        policy: Option<&str>,
+        readings: &[Reading],
+    ) {
         let mut rows = self.rows.lock().expect("rows lock");
-        for (group, value) in e.groups.iter().zip(&e.alignment) {
-            rows.push(MetricRow {
-                round,
-                stage: stage.to_owned(),
-                policy: e.policy.clone(),
-                group: Some(group.clone()),
-                metric: "alignment".to_owned(),
-                value: *value,
-            });
-        }
-        for (metric, value) in &e.fairness {
-            rows.push(MetricRow {
-                round,
-                stage: stage.to_owned(),
-                policy: e.policy.clone(),
-                group: None,
-                metric: metric.name().to_owned(),
-                value: *value,
-            });
-        }
+        rows.extend(readings.iter().map(|r| MetricRow {
+            round,
+            stage: stage.to_owned(),
+            policy: policy.map(str::to_owned),
+            group: r.group.clone(),
+            metric: r.metric.clone(),
+            value: r.value,
+        }));
+    }
+
+    /// Remembers an evaluation stage's latest result for `summary.csv`.
+    pub fn keep_for_summary(&self, stage: &str, round: u32, e: &Evaluation) {
         let mut last = self.last.lock().expect("last lock");
         last.retain(|(s, _, _)| s != stage);
         last.push((stage.to_owned(), round, e.clone()));

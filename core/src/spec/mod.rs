@@ -99,7 +99,20 @@ pub struct LoopSpec {
     /// Evaluation stages inside the loop run every `eval_every` rounds and at the last round.
     #[serde(default = "one")]
     pub eval_every: u32,
+    /// Feedback across rounds: after each round, the output of `to` (a loop stage) replaces
+    /// the output of `from` (a stage before the loop) for every stage that needs `from`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carry: Vec<Carry>,
     pub stages: Vec<StageSpec>,
+}
+
+/// One feedback edge of the loop, e.g. `{from: policy, to: ppo}`: round r + 1 rolls out the
+/// policy that round r's update produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Carry {
+    pub from: String,
+    pub to: String,
 }
 
 fn one() -> u32 {

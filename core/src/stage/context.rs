@@ -1,6 +1,6 @@
 use rayon::prelude::*;
 
-use super::StageError;
+use super::{Artifact, StageError};
 use crate::rng;
 use crate::spec::Pipeline;
 
@@ -11,6 +11,9 @@ pub struct Context<'a> {
     pub stage: &'a str,
     /// The training round, for stages inside the loop.
     pub round: Option<u32>,
+    /// This stage's own output from the previous round: how a stateful stage (an adaptive
+    /// aggregator) carries its state without any global.
+    pub previous: Option<&'a Artifact>,
 }
 
 impl Context<'_> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Artifact, Context, Inputs, Split, Stage, StageError};
+use super::{Artifact, Context, Inputs, Reading, Split, Stage, StageError};
 use crate::metric::{alignment, Fairness};
 
 /// Reference policies: fixed baselines that need no training.
@@ -35,17 +35,15 @@ pub enum Questions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateParams {
-    /// The policy to evaluate.
-    #[serde(default = "d_policy")]
-    pub policy: ReferencePolicy,
+    /// A reference policy to evaluate. Without it, the stage evaluates the trained policy it
+    /// needs (a `policy` or `ppo` stage), or the uniform policy when it needs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<ReferencePolicy>,
     /// The questions to evaluate on.
     #[serde(default = "d_on")]
     pub on: Questions,
 }
 
-fn d_policy() -> ReferencePolicy {
-    ReferencePolicy::Uniform
-}
 fn d_on() -> Questions {
     Questions::Eval
 }
@@ -60,6 +58,20 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// Alignment per group, then every fairness metric over the groups.
+    pub fn readings(&self) -> Vec<Reading> {
+        let per_group = self
+            .groups
+            .iter()
+            .zip(&self.alignment)
+            .map(|(g, a)| Reading::group(g, "alignment", *a));
+        let overall = self
+            .fairness
+            .iter()
+            .map(|(f, v)| Reading::all(f.name(), *v));
+        per_group.chain(overall).collect()
+    }
+
     pub fn new(policy: String, groups: Vec<String>, alignment: Vec<f64>) -> Self {
         let fairness = Fairness::ALL
             .iter()
@@ -74,20 +86,19 @@ impl Evaluation {
     }
 }
 
-impl EvaluateParams {
-    fn policy_on(&self, split: &Split, q: usize) -> Vec<f64> {
-        let k = split.bank.options;
-        match self.policy {
-            ReferencePolicy::Uniform => vec![1.0 / k as f64; k],
-            ReferencePolicy::PopulationMean => {
-                let mut mix = vec![0.0; k];
-                for (g, info) in split.groups.iter().enumerate() {
-                    for (m, p) in mix.iter_mut().zip(split.oracle.distribution(g, q)) {
-                        *m += info.population * p;
-                    }
+/// A fixed reference policy's answer distribution on question q.
+fn reference_on(policy: ReferencePolicy, split: &Split, q: usize) -> Vec<f64> {
+    let k = split.bank.options;
+    match policy {
+        ReferencePolicy::Uniform => vec![1.0 / k as f64; k],
+        ReferencePolicy::PopulationMean => {
+            let mut mix = vec![0.0; k];
+            for (g, info) in split.groups.iter().enumerate() {
+                for (m, p) in mix.iter_mut().zip(split.oracle.distribution(g, q)) {
+                    *m += info.population * p;
                 }
-                mix
             }
+            mix
         }
     }
 }
@@ -100,10 +111,26 @@ impl Stage for EvaluateParams {
             Questions::Train => split.bank.train.clone(),
             Questions::All => (0..split.bank.features.len()).collect(),
         };
-        let policy: Vec<Vec<f64>> = questions
-            .iter()
-            .map(|&q| self.policy_on(split, q))
-            .collect();
+        let (name, policy): (String, Vec<Vec<f64>>) = match (self.policy, inputs.policy()) {
+            (Some(reference), _) => (
+                label(reference),
+                questions
+                    .iter()
+                    .map(|&q| reference_on(reference, split, q))
+                    .collect(),
+            ),
+            (None, Ok(state)) => (
+                "trained".to_owned(),
+                state.policy.distributions(&questions, &split.bank.features),
+            ),
+            (None, Err(_)) => (
+                label(ReferencePolicy::Uniform),
+                questions
+                    .iter()
+                    .map(|&q| reference_on(ReferencePolicy::Uniform, split, q))
+                    .collect(),
+            ),
+        };
         let names = split.group_names();
         let scores = ctx.per_group(&names, |g| {
             let total: f64 = questions
@@ -113,12 +140,16 @@ impl Stage for EvaluateParams {
                 .sum();
             Ok(total / questions.len() as f64)
         })?;
-        let name = serde_json::to_value(self.policy)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
         Ok(Artifact::Evaluation(Arc::new(Evaluation::new(
             name, names, scores,
         ))))
     }
+}
+
+fn label(policy: ReferencePolicy) -> String {
+    match policy {
+        ReferencePolicy::Uniform => "uniform",
+        ReferencePolicy::PopulationMean => "population_mean",
+    }
+    .to_owned()
 }

@@ -1,9 +1,15 @@
 //! Stages: the nodes of a pipeline. A stage reads typed artifacts from the stages it needs and
 //! returns one artifact; it never reaches for global state, so the scheduler can run any two
 //! independent stages at once and a run stays a function of its pipeline and seed.
+mod aggregate;
 mod artifact;
 mod context;
 mod evaluate;
+mod policy_init;
+mod ppo;
+mod reward_model;
+mod rollout;
+mod score;
 mod split;
 
 use std::fmt::Debug;
@@ -13,13 +19,21 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use artifact::{Artifact, ArtifactKind, Inputs};
+pub use aggregate::Aggregated;
+pub use artifact::{Artifact, ArtifactKind, Inputs, Reading};
 pub use context::Context;
 pub use evaluate::{EvaluateParams, Evaluation};
+pub use policy_init::{PolicyParams, PolicyState};
+pub use reward_model::Scorers;
+pub use rollout::{RolloutBatch, RolloutParams};
+pub use score::{Rewards, ScoreParams};
 pub use split::{GroupShard, Oracle, QuestionBank, Split, SplitParams};
 
+use crate::aggregate::AggregateParams;
 use crate::diagnostic::Diagnostic;
-use crate::spec::{params, Blame};
+use crate::ppo::PpoConfig;
+use crate::reward::RewardModelConfig;
+use crate::spec::{params, Blame, Pipeline};
 
 /// A stage failed; the scheduler adds which stage it was.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -37,16 +51,43 @@ pub trait Stage: Send + Sync + Debug {
 pub enum Kind {
     /// Materialises the dataset and cuts it into per-group private shards and held-out questions.
     Split,
+    /// Each group trains its own reward model on its own shard (or uses the oracle).
+    RewardModel,
+    /// The initial policy and its frozen copy, the KL reference.
+    Policy,
+    /// The server samples answers from the current policy.
+    Rollout,
+    /// Each group scores every rollout locally; out comes the groups × rollouts reward matrix.
+    Score,
+    /// The server aggregates the reward matrix into one reward per rollout.
+    Aggregate,
+    /// One PPO (or RLOO/GRPO) update of the policy.
+    Ppo,
     /// Per-group alignment (1 − JS distance) of a policy and fairness across groups.
     Evaluate,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 2] = [Kind::Split, Kind::Evaluate];
+    pub const ALL: [Kind; 8] = [
+        Kind::Split,
+        Kind::RewardModel,
+        Kind::Policy,
+        Kind::Rollout,
+        Kind::Score,
+        Kind::Aggregate,
+        Kind::Ppo,
+        Kind::Evaluate,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Split => "split",
+            Kind::RewardModel => "reward_model",
+            Kind::Policy => "policy",
+            Kind::Rollout => "rollout",
+            Kind::Score => "score",
+            Kind::Aggregate => "aggregate",
+            Kind::Ppo => "ppo",
             Kind::Evaluate => "evaluate",
         }
     }
@@ -59,17 +100,28 @@ impl Kind {
         Self::ALL.iter().map(|k| k.name()).collect()
     }
 
-    /// Artifacts this kind must find among the outputs of the stages it needs.
+    /// Artifacts this kind must find among the outputs of the stages it needs. The
+    /// aggregator's list is the federation boundary: the reward matrix and nothing else.
     pub fn consumes(self) -> &'static [ArtifactKind] {
+        use ArtifactKind as A;
         match self {
             Kind::Split => &[],
-            Kind::Evaluate => &[ArtifactKind::Split],
+            Kind::RewardModel | Kind::Policy | Kind::Evaluate => &[A::Split],
+            Kind::Rollout => &[A::Split, A::Policy],
+            Kind::Score => &[A::Split, A::Rollouts, A::Scorers],
+            Kind::Aggregate => &[A::Rewards],
+            Kind::Ppo => &[A::Policy, A::Rollouts, A::Aggregated],
         }
     }
 
     pub fn produces(self) -> ArtifactKind {
         match self {
             Kind::Split => ArtifactKind::Split,
+            Kind::RewardModel => ArtifactKind::Scorers,
+            Kind::Policy | Kind::Ppo => ArtifactKind::Policy,
+            Kind::Rollout => ArtifactKind::Rollouts,
+            Kind::Score => ArtifactKind::Rewards,
+            Kind::Aggregate => ArtifactKind::Aggregated,
             Kind::Evaluate => ArtifactKind::Evaluation,
         }
     }
@@ -82,6 +134,12 @@ impl Kind {
     pub fn params_schema(self, generator: &mut SchemaGenerator) -> Schema {
         match self {
             Kind::Split => generator.subschema_for::<SplitParams>(),
+            Kind::RewardModel => generator.subschema_for::<RewardModelConfig>(),
+            Kind::Policy => generator.subschema_for::<PolicyParams>(),
+            Kind::Rollout => generator.subschema_for::<RolloutParams>(),
+            Kind::Score => generator.subschema_for::<ScoreParams>(),
+            Kind::Aggregate => generator.subschema_for::<AggregateParams>(),
+            Kind::Ppo => generator.subschema_for::<PpoConfig>(),
             Kind::Evaluate => generator.subschema_for::<EvaluateParams>(),
         }
     }
@@ -92,18 +150,53 @@ impl Kind {
         raw: &Map<String, Value>,
         path: &str,
         blame: &Blame<'_>,
+        pipeline: &Pipeline,
     ) -> Result<Arc<dyn Stage>, Diagnostic> {
         let value = Value::Object(raw.clone());
+        let range = |(field, msg): (&str, String)| {
+            Diagnostic::new(
+                blame.at(&format!("{path}.{field}")),
+                msg,
+                format!(
+                    "see the `{}` params in schemas/pipeline.schema.json",
+                    self.name()
+                ),
+            )
+        };
         Ok(match self {
             Kind::Split => {
                 let p: SplitParams = params(&value, path, blame)?;
-                p.check().map_err(|(field, msg)| {
-                    Diagnostic::new(
-                        blame.at(&format!("{path}.{field}")),
-                        msg,
-                        "see the `split` params in schemas/pipeline.schema.json",
-                    )
+                p.check().map_err(range)?;
+                Arc::new(p)
+            }
+            Kind::RewardModel => {
+                let p: RewardModelConfig = params(&value, path, blame)?;
+                p.check().map_err(range)?;
+                Arc::new(p)
+            }
+            Kind::Policy => {
+                let p: PolicyParams = params(&value, path, blame)?;
+                p.check().map_err(range)?;
+                Arc::new(p)
+            }
+            Kind::Rollout => {
+                let p: RolloutParams = params(&value, path, blame)?;
+                p.check().map_err(range)?;
+                Arc::new(p)
+            }
+            Kind::Score => Arc::new(params::<ScoreParams>(&value, path, blame)?),
+            Kind::Aggregate => {
+                let p: AggregateParams = params(&value, path, blame)?;
+                // Checked with equal populations here; the stage rebuilds it with the real ones.
+                let g = pipeline.groups.count.max(1) as usize;
+                p.build(&vec![1.0 / g as f64; g]).map_err(|e| {
+                    Diagnostic::new(blame.at(&format!("{path}.{}", e.field)), e.message, e.hint)
                 })?;
+                Arc::new(p)
+            }
+            Kind::Ppo => {
+                let p: PpoConfig = params(&value, path, blame)?;
+                p.check().map_err(range)?;
                 Arc::new(p)
             }
             Kind::Evaluate => Arc::new(params::<EvaluateParams>(&value, path, blame)?),

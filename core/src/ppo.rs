@@ -1,0 +1,392 @@
+//! The policy update: PPO (clipped ratio, clipped value loss, GAE, KL penalty to a frozen
+//! reference, advantage whitening, global grad-norm clipping, epochs of shuffled minibatches)
+//! and the critic-free RLOO and GRPO variants.
+//!
+//! Defaults and their sources: TRL's `PPOConfig` and Huang et al., "The N Implementation
+//! Details of RLHF with PPO" (2024), and cleanrl's `ppo.py` for the small-network values
+//! (learning rate, epochs, minibatches). Each answer here is one step of an episode whose
+//! reward arrives at once (the question-answer bandit of the seed paper), so GAE runs on
+//! length-1 episodes; [`gae`] is the general recursion so per-token rewards fit unchanged.
+use rand::seq::SliceRandom;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tch::{Kind as DType, Tensor};
+
+use crate::policy::{Adam, Policy, Rollouts};
+use crate::rng::Rng;
+
+/// Which update rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// PPO with a learned value baseline.
+    Ppo,
+    /// REINFORCE leave-one-out (Ahmadian et al. 2024): baseline = mean reward of the other
+    /// samples of the same question; KL enters the reward.
+    Rloo,
+    /// GRPO (Shao et al. 2024): advantage = reward standardised within the question's samples;
+    /// KL (k3) enters the loss.
+    Grpo,
+}
+
+/// The KL estimator between the policy and the reference on a sampled action
+/// (Schulman, "Approximating KL divergence", 2020).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KlEstimator {
+    /// log π − log π_ref: unbiased, can be negative per sample (TRL's default `kl`).
+    K1,
+    /// (r − 1) − log r with r = π_ref/π: unbiased, never negative, lower variance.
+    K3,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PpoConfig {
+    /// Update rule.
+    #[serde(default = "d_algorithm")]
+    pub algorithm: Algorithm,
+    /// Adam learning rate; 3e-4 (cleanrl's PPO default for small MLPs).
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    /// Passes over each round's batch; 4 (TRL `num_ppo_epochs`).
+    #[serde(default = "d_epochs")]
+    pub epochs: u32,
+    /// Minibatches per pass; 4 (cleanrl `num_minibatches`).
+    #[serde(default = "d_minibatches")]
+    pub minibatches: u32,
+    /// Policy ratio clip ε; 0.2 (TRL `cliprange`).
+    #[serde(default = "d_clip")]
+    pub clip: f64,
+    /// Value clip around the old value; 0.2 (TRL `cliprange_value`).
+    #[serde(default = "d_clip")]
+    pub value_clip: f64,
+    /// Value loss weight; 0.1 (TRL `vf_coef`).
+    #[serde(default = "d_vf_coef")]
+    pub vf_coef: f64,
+    /// Entropy bonus weight; 0 (TRL adds none).
+    #[serde(default)]
+    pub entropy_coef: f64,
+    /// KL penalty weight β; 0.05 (TRL `kl_coef`).
+    #[serde(default = "d_kl_coef")]
+    pub kl_coef: f64,
+    /// KL estimator; k1 (TRL `kl_estimator` default).
+    #[serde(default = "d_kl")]
+    pub kl_estimator: KlEstimator,
+    /// Discount γ; 1 (TRL `gamma`).
+    #[serde(default = "d_one")]
+    pub gamma: f64,
+    /// GAE λ; 0.95 (TRL `lam`).
+    #[serde(default = "d_lam")]
+    pub lam: f64,
+    /// Whiten advantages per batch; on (implementation detail #1 of Huang et al.).
+    #[serde(default = "d_true")]
+    pub whiten: bool,
+    /// Global gradient-norm clip; 1.0 (TRL `max_grad_norm`).
+    #[serde(default = "d_one")]
+    pub max_grad_norm: f64,
+}
+
+fn d_algorithm() -> Algorithm {
+    Algorithm::Ppo
+}
+fn d_lr() -> f64 {
+    3e-4
+}
+fn d_epochs() -> u32 {
+    4
+}
+fn d_minibatches() -> u32 {
+    4
+}
+fn d_clip() -> f64 {
+    0.2
+}
+fn d_vf_coef() -> f64 {
+    0.1
+}
+fn d_kl_coef() -> f64 {
+    0.05
+}
+fn d_kl() -> KlEstimator {
+    KlEstimator::K1
+}
+fn d_one() -> f64 {
+    1.0
+}
+fn d_lam() -> f64 {
+    0.95
+}
+fn d_true() -> bool {
+    true
+}
+
+impl PpoConfig {
+    /// Out-of-range settings as (field, message).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let positive = [
+            ("lr", self.lr),
+            ("clip", self.clip),
+            ("value_clip", self.value_clip),
+            ("max_grad_norm", self.max_grad_norm),
+        ];
+        for (name, v) in positive {
+            if v <= 0.0 {
+                return Err((name, format!("`{name}` is {v}; it must be > 0")));
+            }
+        }
+        for (name, v) in [
+            ("vf_coef", self.vf_coef),
+            ("entropy_coef", self.entropy_coef),
+            ("kl_coef", self.kl_coef),
+        ] {
+            if v < 0.0 {
+                return Err((name, format!("`{name}` is {v}; it must be ≥ 0")));
+            }
+        }
+        for (name, v) in [("gamma", self.gamma), ("lam", self.lam)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err((name, format!("`{name}` is {v}; it must lie in [0, 1]")));
+            }
+        }
+        if self.epochs == 0 || self.minibatches == 0 {
+            return Err((
+                "epochs",
+                "`epochs` and `minibatches` must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What one update did, logged per round.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateStats {
+    /// Mean aggregated reward (before the KL penalty).
+    pub reward: f64,
+    /// Mean KL to the reference (the configured estimator) on the rollouts.
+    pub kl: f64,
+    pub entropy: f64,
+    /// Share of samples whose ratio was clipped, averaged over minibatches.
+    pub clip_fraction: f64,
+    pub value_loss: f64,
+    /// Mean of (r − 1) − log r over minibatches: how far the update moved the policy.
+    pub approx_kl: f64,
+}
+
+/// Generalised advantage estimation over one episode: Â_t = Σ_l (γλ)^l δ_{t+l} with
+/// δ_t = r_t + γ V_{t+1} − V_t and V after the last step = 0.
+pub fn gae(rewards: &[f64], values: &[f64], gamma: f64, lam: f64) -> Vec<f64> {
+    let mut adv = vec![0.0; rewards.len()];
+    let mut running = 0.0;
+    for t in (0..rewards.len()).rev() {
+        let next = values.get(t + 1).copied().unwrap_or(0.0);
+        let delta = rewards[t] + gamma * next - values[t];
+        running = delta + gamma * lam * running;
+        adv[t] = running;
+    }
+    adv
+}
+
+/// One round's update of `policy` on `batch` with aggregated `rewards` (one per rollout).
+/// `group_size` is the number of samples per question, consecutive in the batch (RLOO/GRPO).
+pub fn update(
+    policy: &Policy,
+    reference: &Policy,
+    adam: &mut Adam,
+    batch: &Rollouts,
+    rewards: &[f64],
+    group_size: usize,
+    cfg: &PpoConfig,
+    rng: &mut Rng,
+) -> UpdateStats {
+    let n = rewards.len();
+    let (ref_logp, old_logp) = tch::no_grad(|| {
+        let (ref_head, _) = reference.net.forward(&batch.features);
+        (
+            reference.log_prob(&ref_head, &batch.actions),
+            batch.log_probs.shallow_clone(),
+        )
+    });
+    let kl = match cfg.kl_estimator {
+        KlEstimator::K1 => &old_logp - &ref_logp,
+        KlEstimator::K3 => {
+            let log_r = &ref_logp - &old_logp;
+            log_r.exp() - 1.0 - &log_r
+        }
+    };
+    let kl_values = to_vec(&kl);
+    let old_values = to_vec(&batch.values);
+    let (advantages, returns) = match cfg.algorithm {
+        Algorithm::Ppo => {
+            let shaped: Vec<f64> = rewards
+                .iter()
+                .zip(&kl_values)
+                .map(|(r, k)| r - cfg.kl_coef * k)
+                .collect();
+            let adv: Vec<f64> = (0..n)
+                .flat_map(|i| gae(&shaped[i..=i], &old_values[i..=i], cfg.gamma, cfg.lam))
+                .collect();
+            let ret = adv.iter().zip(&old_values).map(|(a, v)| a + v).collect();
+            (adv, ret)
+        }
+        Algorithm::Rloo => {
+            let shaped: Vec<f64> = rewards
+                .iter()
+                .zip(&kl_values)
+                .map(|(r, k)| r - cfg.kl_coef * k)
+                .collect();
+            (leave_one_out(&shaped, group_size), vec![0.0; n])
+        }
+        Algorithm::Grpo => (standardise_groups(rewards, group_size), vec![0.0; n]),
+    };
+    let advantages = if cfg.whiten && cfg.algorithm == Algorithm::Ppo {
+        whiten(&advantages)
+    } else {
+        advantages
+    };
+    let adv_t = Tensor::from_slice(&advantages.iter().map(|&a| a as f32).collect::<Vec<_>>());
+    let ret_t = Tensor::from_slice(&returns.iter().map(|&a| a as f32).collect::<Vec<_>>());
+    let mut order: Vec<i64> = (0..n as i64).collect();
+    let mb = n.div_ceil(cfg.minibatches as usize).max(1);
+    let (mut clipped, mut approx, mut vloss, mut steps) = (0.0, 0.0, 0.0, 0.0);
+    for _ in 0..cfg.epochs {
+        order.shuffle(rng);
+        for chunk in order.chunks(mb) {
+            let idx = Tensor::from_slice(chunk);
+            let x = batch.features.index_select(0, &idx);
+            let (head, value) = policy.net.forward(&x);
+            let logp = policy.log_prob(&head, &batch.actions.index_select(0, &idx));
+            let old = old_logp.index_select(0, &idx);
+            let adv = adv_t.index_select(0, &idx);
+            let log_ratio = &logp - &old;
+            let ratio = log_ratio.exp();
+            let pg1 = -&adv * &ratio;
+            let pg2 = -&adv * ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip);
+            let pg_loss = pg1.maximum(&pg2).mean(DType::Float);
+            let entropy = policy.entropy(&head).mean(DType::Float);
+            let mut loss = pg_loss - cfg.entropy_coef * &entropy;
+            match cfg.algorithm {
+                Algorithm::Ppo => {
+                    let ret = ret_t.index_select(0, &idx);
+                    let v_old = batch.values.index_select(0, &idx);
+                    let v_clip = &v_old + (&value - &v_old).clamp(-cfg.value_clip, cfg.value_clip);
+                    let vf = (&value - &ret)
+                        .square()
+                        .maximum(&(v_clip - &ret).square())
+                        .mean(DType::Float)
+                        * 0.5;
+                    vloss += vf.double_value(&[]);
+                    loss = loss + cfg.vf_coef * vf;
+                }
+                Algorithm::Grpo => {
+                    let log_r = ref_logp.index_select(0, &idx) - &logp;
+                    let k3 = (log_r.exp() - 1.0 - &log_r).mean(DType::Float);
+                    loss = loss + cfg.kl_coef * k3;
+                }
+                Algorithm::Rloo => {}
+            }
+            adam.backward_step_clip_norm(&policy.net.vars, &loss, cfg.max_grad_norm);
+            tch::no_grad(|| {
+                clipped += ((&ratio - 1.0).abs().gt(cfg.clip))
+                    .to_kind(DType::Float)
+                    .mean(DType::Float)
+                    .double_value(&[]);
+                approx += ((&ratio - 1.0) - &log_ratio)
+                    .mean(DType::Float)
+                    .double_value(&[]);
+            });
+            steps += 1.0;
+        }
+    }
+    let entropy = tch::no_grad(|| {
+        let (head, _) = policy.net.forward(&batch.features);
+        policy.entropy(&head).mean(DType::Float).double_value(&[])
+    });
+    UpdateStats {
+        reward: rewards.iter().sum::<f64>() / n as f64,
+        kl: kl_values.iter().sum::<f64>() / n as f64,
+        entropy,
+        clip_fraction: clipped / steps,
+        value_loss: vloss / steps,
+        approx_kl: approx / steps,
+    }
+}
+
+fn to_vec(t: &Tensor) -> Vec<f64> {
+    Vec::<f32>::try_from(t.to_kind(DType::Float).flatten(0, -1))
+        .expect("f32 tensor")
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
+
+fn whiten(xs: &[f64]) -> Vec<f64> {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    xs.iter()
+        .map(|x| (x - mean) / (var.sqrt() + 1e-8))
+        .collect()
+}
+
+/// r_i − mean of the other rewards of the same question.
+fn leave_one_out(rewards: &[f64], group: usize) -> Vec<f64> {
+    rewards
+        .chunks(group)
+        .flat_map(|g| {
+            let sum: f64 = g.iter().sum();
+            let k = g.len() as f64;
+            g.iter().map(move |r| {
+                if k > 1.0 {
+                    r - (sum - r) / (k - 1.0)
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect()
+}
+
+/// (r_i − mean) / std within each question's samples.
+fn standardise_groups(rewards: &[f64], group: usize) -> Vec<f64> {
+    rewards
+        .chunks(group)
+        .flat_map(|g| {
+            let k = g.len() as f64;
+            let mean = g.iter().sum::<f64>() / k;
+            let std = (g.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / k).sqrt();
+            g.iter().map(move |r| (r - mean) / (std + 1e-4))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gae_matches_hand_computation() {
+        // γ = 0.9, λ = 0.5, r = [1, 0, 2], V = [0.5, 0.4, 0.3]:
+        // δ = [1 + .36 − .5, 0 + .27 − .4, 2 − .3] = [0.86, −0.13, 1.7]
+        // A2 = 1.7, A1 = −0.13 + .45·1.7 = 0.635, A0 = 0.86 + .45·0.635 = 1.14575
+        let a = gae(&[1.0, 0.0, 2.0], &[0.5, 0.4, 0.3], 0.9, 0.5);
+        for (x, y) in a.iter().zip([1.14575, 0.635, 1.7]) {
+            assert!((x - y).abs() < 1e-12, "{a:?}");
+        }
+        // A length-1 episode's advantage is r − V.
+        assert_eq!(gae(&[0.7], &[0.2], 1.0, 0.95), vec![0.5]);
+    }
+
+    #[test]
+    fn baselines() {
+        assert_eq!(
+            leave_one_out(&[1.0, 2.0, 3.0], 3),
+            vec![1.0 - 2.5, 0.0, 3.0 - 1.5]
+        );
+        let s = standardise_groups(&[1.0, 3.0, 5.0, 5.0], 2);
+        assert!((s[0] + s[1]).abs() < 1e-12 && s[0] < 0.0 && s[2] == 0.0);
+        let w = whiten(&[1.0, 2.0, 3.0]);
+        assert!(w.iter().sum::<f64>().abs() < 1e-12);
+    }
+}

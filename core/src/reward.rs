@@ -1,0 +1,259 @@
+//! Local scoring: each group's reward model, trained on that group's shard alone.
+//!
+//! A group's model predicts its answer distribution for a question (a preference predictor,
+//! as in PluralLLM), and scores an answer by how well it fits the prediction. In `oracle` mode
+//! the group's true distribution stands in for the model, for controlled studies. Nothing
+//! in this module ever sees another group's data: [`GroupScorer::train`] takes one shard.
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tch::{Kind as DType, Tensor};
+
+use crate::metric::js_distance;
+use crate::policy::{stack, Adam, Net};
+use crate::rng::Rng;
+use crate::stage::{GroupShard, Oracle};
+
+/// What a group's reward says about an answer `a` (a distribution over options; one-hot for
+/// a single choice) given the group's (predicted) distribution p.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardShape {
+    /// ⟨a, p⟩: the probability the group gives the answer (expected, for a distribution).
+    Probability,
+    /// log ⟨a, p⟩ (floored at 1e-6).
+    LogProbability,
+    /// 1 − Jensen–Shannon distance (base 2).
+    Js,
+    /// 1 − Wasserstein-1 distance over the ordered options, scaled to [0, 1] by K − 1.
+    Wasserstein,
+    /// Cosine similarity.
+    Cosine,
+    /// −KL(p ‖ a), a floored at 1e-6.
+    Kl,
+}
+
+impl RewardShape {
+    pub fn reward(self, answer: &[f64], p: &[f64]) -> f64 {
+        match self {
+            RewardShape::Probability => dot(answer, p),
+            RewardShape::LogProbability => dot(answer, p).max(1e-6).ln(),
+            RewardShape::Js => 1.0 - js_distance(answer, p),
+            RewardShape::Wasserstein => {
+                let (mut ca, mut cp, mut w) = (0.0, 0.0, 0.0);
+                for (a, b) in answer.iter().zip(p) {
+                    ca += a;
+                    cp += b;
+                    w += f64::abs(ca - cp);
+                }
+                1.0 - w / (p.len() as f64 - 1.0)
+            }
+            RewardShape::Cosine => {
+                let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+                dot(answer, p) / (norm(answer) * norm(p)).max(1e-12)
+            }
+            RewardShape::Kl => -p
+                .iter()
+                .zip(answer)
+                .filter(|(&pi, _)| pi > 0.0)
+                .map(|(&pi, &ai)| pi * (pi / ai.max(1e-6)).ln())
+                .sum::<f64>(),
+        }
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Training settings of the local reward models.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RewardModelConfig {
+    /// `model`: learn from the group's shard; `oracle`: use the true distribution.
+    #[serde(default = "d_source")]
+    pub source: Source,
+    /// How an answer is scored against the group's distribution.
+    #[serde(default = "d_shape")]
+    pub reward: RewardShape,
+    /// Hidden width of the predictor (one tanh layer).
+    #[serde(default = "d_hidden")]
+    pub hidden: u32,
+    /// Full passes over the shard.
+    #[serde(default = "d_epochs")]
+    pub epochs: u32,
+    /// Adam learning rate.
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Model,
+    Oracle,
+}
+
+fn d_source() -> Source {
+    Source::Model
+}
+fn d_shape() -> RewardShape {
+    RewardShape::Js
+}
+fn d_hidden() -> u32 {
+    32
+}
+fn d_epochs() -> u32 {
+    200
+}
+fn d_lr() -> f64 {
+    1e-2
+}
+
+impl RewardModelConfig {
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.hidden == 0 {
+            return Err(("hidden", "`hidden` must be at least 1".to_owned()));
+        }
+        if self.epochs == 0 {
+            return Err(("epochs", "`epochs` must be at least 1".to_owned()));
+        }
+        if self.lr <= 0.0 {
+            return Err(("lr", format!("`lr` is {}; it must be > 0", self.lr)));
+        }
+        Ok(())
+    }
+}
+
+/// One group's scorer: its predictions for every question of the bank (computed once).
+#[derive(Debug)]
+pub struct GroupScorer {
+    options: usize,
+    /// Predicted distribution per question, question-major.
+    predicted: Vec<f64>,
+    shape: RewardShape,
+}
+
+impl GroupScorer {
+    /// Fits group `g`'s predictor on its own shard: cross-entropy between the predicted
+    /// distribution and the shard's empirical answer shares, full-batch Adam.
+    pub fn train(
+        shard: &GroupShard,
+        features: &[Vec<f32>],
+        options: usize,
+        cfg: &RewardModelConfig,
+        rng: &mut Rng,
+    ) -> GroupScorer {
+        let net = Net::new(features[0].len(), cfg.hidden as usize, 1, options, 0.0, rng);
+        let mut adam = Adam::new(&net.vars, cfg.lr);
+        let x = stack(&shard.questions, features);
+        let target =
+            Tensor::from_slice(&shard.answers.iter().map(|&a| a as f32).collect::<Vec<_>>())
+                .view([shard.questions.len() as i64, options as i64]);
+        for _ in 0..cfg.epochs {
+            let (head, _) = net.forward(&x);
+            let loss = -(head.log_softmax(-1, DType::Float) * &target)
+                .sum_dim_intlist(-1, false, DType::Float)
+                .mean(DType::Float);
+            adam.backward_step_clip_norm(&net.vars, &loss, 1.0);
+        }
+        let all: Vec<usize> = (0..features.len()).collect();
+        let predicted = tch::no_grad(|| {
+            let (head, _) = net.forward(&stack(&all, features));
+            Vec::<f32>::try_from(head.softmax(-1, DType::Float).flatten(0, -1))
+                .expect("f32 predictions")
+        });
+        GroupScorer {
+            options,
+            predicted: predicted.into_iter().map(f64::from).collect(),
+            shape: cfg.reward,
+        }
+    }
+
+    /// The true distributions of group `g` as its scorer (oracle mode).
+    pub fn oracle(
+        oracle: &Oracle,
+        g: usize,
+        questions: usize,
+        options: usize,
+        shape: RewardShape,
+    ) -> GroupScorer {
+        let predicted = (0..questions)
+            .flat_map(|q| oracle.distribution(g, q).to_vec())
+            .collect();
+        GroupScorer {
+            options,
+            predicted,
+            shape,
+        }
+    }
+
+    /// The group's (predicted) distribution on question q.
+    pub fn predicted(&self, q: usize) -> &[f64] {
+        &self.predicted[q * self.options..(q + 1) * self.options]
+    }
+
+    /// Rewards for answers to `questions`.
+    pub fn score(&self, questions: &[usize], answers: &[Vec<f64>]) -> Vec<f64> {
+        questions
+            .iter()
+            .zip(answers)
+            .map(|(&q, a)| self.shape.reward(a, self.predicted(q)))
+            .collect()
+    }
+}
+
+/// Expected calibration error of a scorer's top-1 prediction against the true majority answer
+/// on `questions` (10 equal-width confidence bins), as MORE reports for reward models.
+pub fn calibration_error(
+    scorer: &GroupScorer,
+    truth: impl Fn(usize) -> Vec<f64>,
+    questions: &[usize],
+) -> f64 {
+    let mut bins = [(0.0f64, 0.0f64, 0usize); 10];
+    for &q in questions {
+        let p = scorer.predicted(q);
+        let (top, conf) = argmax(p);
+        let hit = if argmax(&truth(q)).0 == top { 1.0 } else { 0.0 };
+        let b = ((conf * 10.0) as usize).min(9);
+        bins[b].0 += conf;
+        bins[b].1 += hit;
+        bins[b].2 += 1;
+    }
+    let n = questions.len() as f64;
+    bins.iter()
+        .filter(|b| b.2 > 0)
+        .map(|(conf, hit, count)| (*count as f64 / n) * ((conf - hit) / *count as f64).abs())
+        .sum()
+}
+
+fn argmax(p: &[f64]) -> (usize, f64) {
+    p.iter()
+        .copied()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |best, (i, x)| {
+            if x > best.1 {
+                (i, x)
+            } else {
+                best
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RewardShape::*;
+
+    #[test]
+    fn reward_shapes() {
+        let p = [0.5, 0.3, 0.2];
+        let choice = [0.0, 1.0, 0.0];
+        assert!((Probability.reward(&choice, &p) - 0.3).abs() < 1e-12);
+        assert!((LogProbability.reward(&choice, &p) - 0.3f64.ln()).abs() < 1e-12);
+        assert!((Js.reward(&p, &p) - 1.0).abs() < 1e-12);
+        assert!((Cosine.reward(&p, &p) - 1.0).abs() < 1e-12);
+        assert!(Kl.reward(&p, &p).abs() < 1e-12);
+        // W1 between point masses on the first and last of 3 options is 2 = K − 1: reward 0.
+        assert!(Wasserstein.reward(&[1.0, 0.0, 0.0], &[0.0, 0.0, 1.0]).abs() < 1e-12);
+        assert!((Wasserstein.reward(&[1.0, 0.0, 0.0], &[0.0, 1.0, 0.0]) - 0.5).abs() < 1e-12);
+    }
+}
