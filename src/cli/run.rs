@@ -44,6 +44,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let result = chorus_core::run::run(&loaded, &record, &progress);
     progress.finish();
     result?;
+    // Figures are a convenience on top of the metrics: a plotting problem is reported but
+    // does not fail a run whose numbers are all written.
+    if let Err(e) = chorus_core::plot::plot_run(record.dir()) {
+        tracing::warn!("no plots: {e}");
+    }
     println!("{}", record.dir().display());
     print!("{}", table(&record.summary_csv()));
     Ok(())
