@@ -19,7 +19,7 @@ fn main() -> anyhow::Result<()> {
         Opened::New(record) => record,
         Opened::Complete(dir) => anyhow::bail!("{} unexpectedly complete", dir.display()),
     };
-    run(&loaded, &record, &Quiet)?;
+    run(&loaded, &record, &Quiet, false)?;
     let metrics = std::fs::read_to_string(record.dir().join("metrics.jsonl"))?;
     for line in metrics.lines() {
         let row: serde_json::Value = serde_json::from_str(line)?;

@@ -4,6 +4,7 @@
 //! the scheduler ([`schedule`], [`run`]) into a run folder ([`record`]). Stages ([`stage`]) pass
 //! typed artifacts to each other; [`data`] makes the surveys and [`metric`] scores policies.
 pub mod aggregate;
+pub mod checkpoint;
 pub mod data;
 pub mod diagnostic;
 pub mod graph;

@@ -22,6 +22,20 @@ pub enum RecordError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    #[error("{0} is not a chorus run folder (it has no readable manifest.json)\n  hint: pass the folder that `chorus run` printed, e.g. runs/paper-1a2b3c4d5e6f")]
+    NotARun(PathBuf),
+    #[error("{dir} holds a run of a different pipeline (hash {found}…, this pipeline {expected}…)\n  hint: resume with the same pipeline file and overrides, or start a new run without --resume")]
+    OtherPipeline {
+        dir: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("{path} is damaged at line {line}: {cause}\n  hint: start the run again with `chorus run FILE --force`")]
+    Damaged {
+        path: PathBuf,
+        line: usize,
+        cause: String,
+    },
 }
 
 /// What [`Record::create`] found.
@@ -42,13 +56,31 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
 }
 
 /// Writes `bytes` to `path` through a temp file in the same folder and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RecordError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+    let failed = |path: &Path| {
+        let path = path.to_path_buf();
+        move |cause| WriteError { path, cause }
+    };
+    let mut f = File::create(&tmp).map_err(failed(&tmp))?;
+    f.write_all(bytes).map_err(failed(&tmp))?;
+    f.sync_all().map_err(failed(&tmp))?;
+    fs::rename(&tmp, path).map_err(failed(path))
+}
+
+/// A file that could not be written (whole).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {cause}")]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub cause: std::io::Error,
+}
+
+impl From<WriteError> for RecordError {
+    fn from(WriteError { path, cause }: WriteError) -> Self {
+        RecordError::Io { path, cause }
+    }
 }
 
 /// The content hash of a resolved pipeline: same pipeline (after overrides), same hash.
@@ -59,7 +91,7 @@ pub fn pipeline_hash(loaded: &Loaded) -> String {
 }
 
 /// One line of `metrics.jsonl`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct MetricRow {
     pub round: u32,
     pub stage: String,
@@ -131,6 +163,56 @@ impl Record {
         Ok(Opened::New(record))
     }
 
+    /// Reopens the run folder `dir` to continue it after its checkpoint at `round` (rows of
+    /// later rounds, written before the run was killed, are dropped). The folder must hold a
+    /// run of exactly this pipeline.
+    pub fn reopen(dir: &Path, loaded: &Loaded, round: u32) -> Result<Record, RecordError> {
+        let manifest = read_manifest(dir)?;
+        let hash = pipeline_hash(loaded);
+        let found = manifest["pipeline_hash"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if found != hash {
+            return Err(RecordError::OtherPipeline {
+                dir: dir.to_path_buf(),
+                found: found.chars().take(12).collect(),
+                expected: hash[..12].to_owned(),
+            });
+        }
+        let metrics = dir.join("metrics.jsonl");
+        let text = fs::read_to_string(&metrics).unwrap_or_default();
+        let mut rows = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let row: MetricRow = serde_json::from_str(line).map_err(|e| RecordError::Damaged {
+                path: metrics.clone(),
+                line: i + 1,
+                cause: e.to_string(),
+            })?;
+            if row.round <= round {
+                rows.push(row);
+            }
+        }
+        let log_path = dir.join("run.log");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io(&log_path))?;
+        let mut manifest = manifest;
+        manifest["status"] = json!("running");
+        manifest["resumed_after_round"] = json!(round);
+        let record = Record {
+            dir: dir.to_path_buf(),
+            manifest: Mutex::new(manifest),
+            last: Mutex::new(last_evaluations(&rows)),
+            rows: Mutex::new(rows),
+            log: Mutex::new(log),
+        };
+        record.write_manifest()?;
+        Ok(record)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -176,7 +258,10 @@ impl Record {
             text.push_str(&serde_json::to_string(row).expect("a row serialises"));
             text.push('\n');
         }
-        write_atomic(&self.dir.join("metrics.jsonl"), text.as_bytes())
+        Ok(write_atomic(
+            &self.dir.join("metrics.jsonl"),
+            text.as_bytes(),
+        )?)
     }
 
     /// Writes the summary table and marks the run `status` (complete or failed).
@@ -222,8 +307,47 @@ impl Record {
     fn write_manifest(&self) -> Result<(), RecordError> {
         let m = self.manifest.lock().expect("manifest lock");
         let text = serde_json::to_string_pretty(&*m).expect("the manifest serialises");
-        write_atomic(&self.dir.join("manifest.json"), text.as_bytes())
+        Ok(write_atomic(
+            &self.dir.join("manifest.json"),
+            text.as_bytes(),
+        )?)
     }
+}
+
+/// The manifest of run folder `dir`.
+pub fn read_manifest(dir: &Path) -> Result<Value, RecordError> {
+    fs::read_to_string(dir.join("manifest.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .filter(|m| m["pipeline_hash"].is_string())
+        .ok_or_else(|| RecordError::NotARun(dir.to_path_buf()))
+}
+
+/// Each evaluation stage's latest evaluation, rebuilt from metric rows.
+fn last_evaluations(rows: &[MetricRow]) -> Vec<(String, u32, Evaluation)> {
+    let mut latest: Vec<(String, u32, String)> = Vec::new();
+    for r in rows.iter().filter(|r| r.metric == "alignment") {
+        match latest.iter_mut().find(|(s, _, _)| *s == r.stage) {
+            Some(entry) if entry.1 < r.round => entry.1 = r.round,
+            Some(_) => {}
+            None => latest.push((
+                r.stage.clone(),
+                r.round,
+                r.policy.clone().unwrap_or_default(),
+            )),
+        }
+    }
+    latest
+        .into_iter()
+        .map(|(stage, round, policy)| {
+            let (groups, alignment) = rows
+                .iter()
+                .filter(|r| r.stage == stage && r.round == round && r.metric == "alignment")
+                .map(|r| (r.group.clone().unwrap_or_default(), r.value))
+                .unzip();
+            (stage, round, Evaluation::new(policy, groups, alignment))
+        })
+        .collect()
 }
 
 fn now() -> String {

@@ -3,6 +3,7 @@
 //! evaluations are recorded as they arrive.
 use std::time::Instant;
 
+use crate::checkpoint::{self, CheckpointError};
 use crate::graph::{Dag, Phase};
 use crate::record::{Record, RecordError};
 use crate::schedule::{self, Outcome};
@@ -45,6 +46,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Record(#[from] RecordError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 fn describe(failed: &[Failure], skipped: &[String]) -> String {
@@ -66,35 +69,73 @@ fn describe(failed: &[Failure], skipped: &[String]) -> String {
     out.join("\n")
 }
 
-/// Runs `loaded` into `record`, then marks the record complete (or failed).
-pub fn run(loaded: &Loaded, record: &Record, observer: &dyn Observer) -> Result<(), RunError> {
+/// Runs `loaded` into `record`, then marks the record complete (or failed). With `resume`,
+/// the loop continues after the record's latest checkpoint instead of starting at round 1.
+pub fn run(
+    loaded: &Loaded,
+    record: &Record,
+    observer: &dyn Observer,
+    resume: bool,
+) -> Result<(), RunError> {
     // Stages and groups already run in parallel on rayon; torch's own intra-op threads on top
     // oversubscribe the cores (measured: 30–300% slower), so each task gets one.
     tch::set_num_threads(1);
-    let result = run_phases(loaded, record, observer);
+    let result = run_phases(loaded, record, observer, resume);
     record.finish(if result.is_ok() { "complete" } else { "failed" })?;
     result
 }
 
-fn run_phases(loaded: &Loaded, record: &Record, observer: &dyn Observer) -> Result<(), RunError> {
+fn run_phases(
+    loaded: &Loaded,
+    record: &Record,
+    observer: &dyn Observer,
+    resume: bool,
+) -> Result<(), RunError> {
     let dag = &loaded.dag;
     let p = &loaded.pipeline;
     let mut artifacts: Vec<Option<Artifact>> = vec![None; dag.nodes.len()];
     let rounds = p.rounds.unwrap_or(0);
-    let eval_every = p.round_loop.as_ref().map_or(1, |l| l.eval_every);
-    let phase = |artifacts: &mut Vec<Option<Artifact>>, phase, round, eval| {
-        run_phase(loaded, record, observer, artifacts, phase, round, eval)
+    let (eval_every, checkpoint_every) = p
+        .round_loop
+        .as_ref()
+        .map_or((1, 0), |l| (l.eval_every, l.checkpoint_every));
+    let ids: Vec<&str> = dag.nodes.iter().map(|n| n.id.as_str()).collect();
+    // A resumed run recomputes the stages before the loop (pure functions of the pipeline)
+    // without recording their readings again: the record already holds them.
+    let phase = |artifacts: &mut Vec<Option<Artifact>>, phase, round, eval, readings| {
+        run_phase(
+            loaded, record, observer, artifacts, phase, round, eval, readings,
+        )
     };
-    phase(&mut artifacts, Phase::Before, 0, true)?;
-    for round in 1..=rounds {
+    phase(&mut artifacts, Phase::Before, 0, true, !resume)?;
+    let first = if resume {
+        let carried_from = |i: usize| {
+            dag.carry
+                .iter()
+                .find(|(_, to)| *to == i)
+                .map(|(from, _)| *from)
+        };
+        let round = checkpoint::restore(record.dir(), &ids, carried_from, &mut artifacts)?;
+        record.log(&format!("resumed after round {round}"));
+        round + 1
+    } else {
+        1
+    };
+    for round in first..=rounds {
         let eval_round = round % eval_every == 0 || round == rounds;
-        phase(&mut artifacts, Phase::Loop, round, eval_round)?;
+        phase(&mut artifacts, Phase::Loop, round, eval_round, true)?;
         for &(from, to) in &dag.carry {
             artifacts[from] = artifacts[to].clone();
         }
+        // The last round is never checkpointed: a run killed after it reruns that round, so
+        // rows of the final round are never kept from before a kill and written again after.
+        if checkpoint_every > 0 && round % checkpoint_every == 0 && round < rounds {
+            record.flush_metrics()?;
+            checkpoint::save(record.dir(), round, &ids, &artifacts)?;
+        }
         observer.round(round, rounds);
     }
-    phase(&mut artifacts, Phase::After, rounds, true)
+    phase(&mut artifacts, Phase::After, rounds, true, true)
 }
 
 fn run_phase(
@@ -105,6 +146,7 @@ fn run_phase(
     phase: Phase,
     round: u32,
     eval_round: bool,
+    record_readings: bool,
 ) -> Result<(), RunError> {
     let dag: &Dag = &loaded.dag;
     let members: Vec<usize> = (0..dag.nodes.len())
@@ -192,12 +234,12 @@ fn run_phase(
         match outcome {
             Outcome::Done(artifact) => {
                 let readings = artifact.readings();
-                if !readings.is_empty() {
+                if let Artifact::Evaluation(e) = &artifact {
+                    record.keep_for_summary(id, round, e);
+                }
+                if record_readings && !readings.is_empty() {
                     let policy = match &artifact {
-                        Artifact::Evaluation(e) => {
-                            record.keep_for_summary(id, round, e);
-                            Some(e.policy.as_str())
-                        }
+                        Artifact::Evaluation(e) => Some(e.policy.as_str()),
                         _ => None,
                     };
                     record.add_readings(id, round, policy, &readings);

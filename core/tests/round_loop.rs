@@ -46,7 +46,7 @@ fn evaluations_run_on_eval_rounds_and_after_the_loop() {
     let Opened::New(record) = Record::create(&loaded, Some(out.path()), false).unwrap() else {
         panic!("fresh folder expected");
     };
-    run(&loaded, &record, &Quiet).unwrap();
+    run(&loaded, &record, &Quiet, false).unwrap();
     let rows = rows(record.dir());
     let rounds_of = |stage: &str| {
         let mut r: Vec<u64> = rows
@@ -94,7 +94,9 @@ fn a_failing_stage_is_named_and_marks_the_run_failed() {
     let Opened::New(record) = Record::create(&loaded, Some(out.path()), false).unwrap() else {
         panic!("fresh folder expected");
     };
-    let err = run(&loaded, &record, &Quiet).unwrap_err().to_string();
+    let err = run(&loaded, &record, &Quiet, false)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("stage `split` failed"), "{err}");
     assert!(
         err.contains("group `g0`") && err.contains("empty data split"),

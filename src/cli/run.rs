@@ -2,46 +2,78 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::PipelineArgs;
 use crate::progress::Progress;
-use chorus_core::record::{Opened, Record};
+use chorus_core::checkpoint;
+use chorus_core::record::{read_manifest, Opened, Record};
+use chorus_core::spec::{self, Override};
 
 #[derive(Args)]
 pub struct RunArgs {
-    #[command(flatten)]
-    pipeline: PipelineArgs,
+    /// The pipeline YAML file (optional with --resume: the run folder holds its pipeline).
+    #[arg(required_unless_present = "resume")]
+    file: Option<PathBuf>,
+    /// Override a value before validation: `seed=3`, `rounds=50`, `aggregate.rule=min` (repeatable).
+    #[arg(short = 's', long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<Override>,
     /// Folder that receives the run folder, instead of the pipeline's `output`.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     out: Option<PathBuf>,
     /// Run again even if the run folder already holds a complete run of this pipeline.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     force: bool,
+    /// Continue a killed run from its last checkpoint; it ends with the same numbers as an
+    /// uninterrupted run. With FILE, FILE and the overrides must be the run's pipeline.
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let loaded = args.pipeline.load()?;
-    let record = match Record::create(&loaded, args.out.as_deref(), args.force)? {
-        Opened::New(record) => record,
-        Opened::Complete(dir) => {
-            eprintln!(
-                "{} already holds a complete run of this pipeline; pass --force to run it again",
-                dir.display()
-            );
-            println!("{}", dir.display());
-            let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap_or_default();
-            print!("{}", table(&summary));
-            return Ok(());
+    let (loaded, record, resume) = match &args.resume {
+        Some(dir) => {
+            let loaded = match &args.file {
+                Some(file) => spec::load(file, &args.overrides)?,
+                None => {
+                    let manifest = read_manifest(dir)?;
+                    let text = serde_json::to_string_pretty(&manifest["pipeline"])?;
+                    spec::load_str(&dir.join("manifest.json"), &text, &args.overrides)?
+                }
+            };
+            let round = checkpoint::latest_round(dir);
+            let record = Record::reopen(dir, &loaded, round.unwrap_or(0))?;
+            (loaded, record, round.is_some())
+        }
+        None => {
+            let file = args
+                .file
+                .as_deref()
+                .expect("clap requires FILE without --resume");
+            let loaded = spec::load(file, &args.overrides)?;
+            match Record::create(&loaded, args.out.as_deref(), args.force)? {
+                Opened::New(record) => (loaded, record, false),
+                Opened::Complete(dir) => {
+                    eprintln!(
+                        "{} already holds a complete run of this pipeline; pass --force to run it again",
+                        dir.display()
+                    );
+                    println!("{}", dir.display());
+                    let summary =
+                        std::fs::read_to_string(dir.join("summary.csv")).unwrap_or_default();
+                    print!("{}", table(&summary));
+                    return Ok(());
+                }
+            }
         }
     };
     let progress = Progress::new(&loaded);
     tracing::info!(
-        "running {} into {} (libtorch {}, {})",
-        args.pipeline.file.display(),
+        "{} {} into {} (libtorch {}, {})",
+        if resume { "resuming" } else { "running" },
+        loaded.file.display(),
         record.dir().display(),
         chorus_core::LIBTORCH_VERSION,
         chorus_core::torch_device()
     );
-    let result = chorus_core::run::run(&loaded, &record, &progress);
+    let result = chorus_core::run::run(&loaded, &record, &progress, resume);
     progress.finish();
     result?;
     // Figures are a convenience on top of the metrics: a plotting problem is reported but

@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use self::bitmap::Bitmap;
 use crate::metric::Fairness;
-use crate::record::{write_atomic, RecordError};
+use crate::record::{write_atomic, WriteError};
 
 mod bitmap;
 
@@ -334,7 +334,7 @@ fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, png::EncodingEr
 
 fn write(path: &Path, bytes: &[u8], written: &mut Vec<PathBuf>) -> Result<(), PlotError> {
     write_atomic(path, bytes)
-        .map_err(|RecordError::Io { path, cause }| PlotError::Write { path, cause })?;
+        .map_err(|WriteError { path, cause }| PlotError::Write { path, cause })?;
     written.push(path.to_path_buf());
     Ok(())
 }

@@ -103,6 +103,10 @@ pub struct LoopSpec {
     /// the output of `from` (a stage before the loop) for every stage that needs `from`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub carry: Vec<Carry>,
+    /// Save the loop's state every this many rounds, so `chorus run --resume` can continue a
+    /// killed run; 0 = never.
+    #[serde(default = "ten")]
+    pub checkpoint_every: u32,
     pub stages: Vec<StageSpec>,
 }
 
@@ -117,6 +121,10 @@ pub struct Carry {
 
 fn one() -> u32 {
     1
+}
+
+fn ten() -> u32 {
+    10
 }
 
 impl Pipeline {

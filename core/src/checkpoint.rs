@@ -1,0 +1,217 @@
+//! Checkpoints of the round loop: everything that carries from one round to the next.
+//!
+//! Stages before the loop are pure functions of the pipeline and seed, so a resumed run
+//! recomputes them instead of storing them. What must be stored is the loop's state: the
+//! trained policy with its optimiser moments, and each stateful stage's own state (an
+//! adaptive aggregator's history). Random streams are keyed by (stage, round), so nothing of
+//! the generators needs saving. A checkpoint is a folder `checkpoint-<round>/`, written whole
+//! and then published by atomically replacing `checkpoint.json`, which names it.
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tch::Tensor;
+
+use crate::policy::{named, Policy};
+use crate::record::write_atomic;
+use crate::stage::{Aggregated, Artifact, PolicyState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot write checkpoint {path}: {cause}")]
+    Write { path: PathBuf, cause: String },
+    #[error("cannot read checkpoint {path}: {cause}\n  hint: the run folder may be damaged; start it again with `chorus run FILE --force`")]
+    Read { path: PathBuf, cause: String },
+}
+
+/// The index file: which round the latest complete checkpoint holds, and where.
+#[derive(Debug, Serialize, Deserialize)]
+struct Index {
+    round: u32,
+    folder: String,
+    /// Per stage id: what kind of state was saved for it.
+    saved: Vec<(String, Saved)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Saved {
+    /// `<stage>.safetensors` holds the weights and Adam moments; the step count is here.
+    Policy { adam_step: i64 },
+    /// An aggregator's state and last weights.
+    Aggregated {
+        state: Value,
+        weights: Vec<f64>,
+        groups: Vec<String>,
+    },
+}
+
+/// Saves the state of round `round` (the artifacts of stages `ids`) into `run_dir`.
+pub fn save(
+    run_dir: &Path,
+    round: u32,
+    ids: &[&str],
+    artifacts: &[Option<Artifact>],
+) -> Result<(), CheckpointError> {
+    let folder = format!("checkpoint-{round}");
+    let dir = run_dir.join(&folder);
+    let err = |path: &Path, cause: &dyn std::fmt::Display| CheckpointError::Write {
+        path: path.to_path_buf(),
+        cause: cause.to_string(),
+    };
+    fs::create_dir_all(&dir).map_err(|e| err(&dir, &e))?;
+    let mut saved = Vec::new();
+    for (id, artifact) in ids.iter().zip(artifacts) {
+        match artifact {
+            Some(Artifact::Policy(state)) => {
+                let state = state.lock().map_err(|_| err(&dir, &"a poisoned policy"))?;
+                let path = dir.join(format!("{id}.safetensors"));
+                let mut tensors: Vec<(String, Tensor)> = named(&state.policy.net.vars)
+                    .into_iter()
+                    .map(|(n, t)| (format!("net/{n}"), t))
+                    .collect();
+                for (n, m, v) in &state.adam.moments {
+                    tensors.push((format!("adam_m/{n}"), m.shallow_clone()));
+                    tensors.push((format!("adam_v/{n}"), v.shallow_clone()));
+                }
+                Tensor::write_safetensors(&tensors, &path).map_err(|e| err(&path, &e))?;
+                saved.push((
+                    id.to_string(),
+                    Saved::Policy {
+                        adam_step: state.adam.step,
+                    },
+                ));
+            }
+            Some(Artifact::Aggregated(a)) => saved.push((
+                id.to_string(),
+                Saved::Aggregated {
+                    state: a.state.clone(),
+                    weights: a.weights.clone(),
+                    groups: a.groups.clone(),
+                },
+            )),
+            _ => {}
+        }
+    }
+    let index = Index {
+        round,
+        folder,
+        saved,
+    };
+    let text = serde_json::to_string_pretty(&index).expect("an index serialises");
+    let index_path = run_dir.join("checkpoint.json");
+    write_atomic(&index_path, text.as_bytes()).map_err(|e| err(&index_path, &e))?;
+    // Older checkpoints are superseded only once the new one is published.
+    if let Ok(entries) = fs::read_dir(run_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("checkpoint-") && name != index.folder {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The round of the latest checkpoint in `run_dir`, if any.
+pub fn latest_round(run_dir: &Path) -> Option<u32> {
+    let text = fs::read_to_string(run_dir.join("checkpoint.json")).ok()?;
+    serde_json::from_str::<Index>(&text).ok().map(|i| i.round)
+}
+
+/// Restores the saved states into `artifacts` (which hold the freshly recomputed stages
+/// before the loop): a saved policy is loaded into a copy of the artifact of the same stage
+/// id, or of `template` (the stage it is carried into) when that stage has not run yet.
+/// Returns the checkpoint's round.
+pub fn restore(
+    run_dir: &Path,
+    ids: &[&str],
+    template: impl Fn(usize) -> Option<usize>,
+    artifacts: &mut [Option<Artifact>],
+) -> Result<u32, CheckpointError> {
+    let index_path = run_dir.join("checkpoint.json");
+    let err = |path: &Path, cause: &dyn std::fmt::Display| CheckpointError::Read {
+        path: path.to_path_buf(),
+        cause: cause.to_string(),
+    };
+    let text = fs::read_to_string(&index_path).map_err(|e| err(&index_path, &e))?;
+    let index: Index = serde_json::from_str(&text).map_err(|e| err(&index_path, &e))?;
+    let dir = run_dir.join(&index.folder);
+    for (id, saved) in &index.saved {
+        let Some(i) = ids.iter().position(|s| s == id) else {
+            return Err(err(
+                &index_path,
+                &format!("it names stage `{id}`, which the pipeline does not have"),
+            ));
+        };
+        let artifact = match saved {
+            Saved::Aggregated {
+                state,
+                weights,
+                groups,
+            } => Artifact::Aggregated(Arc::new(Aggregated {
+                rewards: Vec::new(),
+                groups: groups.clone(),
+                weights: weights.clone(),
+                state: state.clone(),
+            })),
+            Saved::Policy { adam_step } => {
+                let source = artifacts[i]
+                    .clone()
+                    .or_else(|| template(i).and_then(|t| artifacts[t].clone()));
+                let Some(Artifact::Policy(source)) = source else {
+                    return Err(err(
+                        &dir,
+                        &format!("stage `{id}` has no policy to load the saved weights into"),
+                    ));
+                };
+                let source = source.lock().map_err(|_| err(&dir, &"a poisoned policy"))?;
+                let path = dir.join(format!("{id}.safetensors"));
+                let tensors = Tensor::read_safetensors(&path).map_err(|e| err(&path, &e))?;
+                let restored =
+                    load_policy(&source, &tensors, *adam_step).map_err(|e| err(&path, &e))?;
+                Artifact::Policy(Arc::new(Mutex::new(restored)))
+            }
+        };
+        artifacts[i] = Some(artifact);
+    }
+    Ok(index.round)
+}
+
+/// A copy of `like` with weights and Adam state from `tensors`.
+fn load_policy(
+    like: &PolicyState,
+    tensors: &[(String, Tensor)],
+    adam_step: i64,
+) -> Result<PolicyState, String> {
+    let _guard = tch::no_grad_guard();
+    let find = |name: String| {
+        tensors
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t)
+            .ok_or_else(|| format!("it lacks the tensor `{name}`"))
+    };
+    let duplicate = |p: &Policy| Policy {
+        net: p.net.duplicate(),
+        kind: p.kind,
+        options: p.options,
+    };
+    let policy = duplicate(&like.policy);
+    for (name, var) in named(&policy.net.vars) {
+        var.shallow_clone().copy_(find(format!("net/{name}"))?);
+    }
+    let mut adam = like.adam.duplicate();
+    adam.step = adam_step;
+    for (name, m, v) in &mut adam.moments {
+        m.copy_(find(format!("adam_m/{name}"))?);
+        v.copy_(find(format!("adam_v/{name}"))?);
+    }
+    Ok(PolicyState {
+        policy,
+        reference: duplicate(&like.reference),
+        adam,
+        stats: None,
+    })
+}
