@@ -1,0 +1,272 @@
+//! The federated RLHF loop through the real binary: learning, determinism, kill-and-resume,
+//! and the loop's bad inputs.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chorus");
+
+/// A small version of pipelines/paper.yaml: fast enough for a test, long enough to kill.
+const LOOP: &str = "name: fed
+seed: 3
+rounds: 60
+data:
+  simulator: {questions: 80, options: 4, features: 4, minority_shift: 2.5}
+groups: {count: 4, minorities: 1}
+stages:
+  - {id: split, kind: split}
+  - {id: reward_model, kind: reward_model, needs: [split], params: {epochs: 50}}
+  - {id: policy, kind: policy, needs: [split], params: {rollout: distribution, hidden: 16}}
+loop:
+  eval_every: 10
+  checkpoint_every: 5
+  carry:
+    - {from: policy, to: ppo}
+  stages:
+    - {id: rollout, kind: rollout, needs: [split, policy], params: {batch: 64}}
+    - {id: score, kind: score, needs: [split, rollout, reward_model]}
+    - {id: aggregate, kind: aggregate, needs: [score], params: {rule: adaptive_alpha}}
+    - {id: ppo, kind: ppo, needs: [policy, rollout, aggregate]}
+    - {id: evaluate, kind: evaluate, needs: [split, ppo]}
+";
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("fed.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn chorus(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn run_dir(out: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one run folder in {}", out.display());
+    dirs.pop().unwrap()
+}
+
+fn metric(dir: &Path, stage: &str, metric: &str) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["stage"] == stage && r["metric"] == metric && r["group"].is_null())
+        .map(|r| (r["round"].as_u64().unwrap(), r["value"].as_f64().unwrap()))
+        .collect()
+}
+
+/// The policy learns: mean alignment after training beats the first evaluation, and PPO's
+/// per-round statistics reach the metrics file.
+#[test]
+fn training_improves_alignment_and_logs_ppo_statistics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), LOOP);
+    let out = tmp.path().join("out");
+    let o = chorus(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = run_dir(&out);
+    let mean = metric(&dir, "evaluate", "mean");
+    assert_eq!(
+        mean.iter().map(|m| m.0).collect::<Vec<_>>(),
+        vec![10, 20, 30, 40, 50, 60]
+    );
+    assert!(
+        mean[5].1 > mean[0].1 + 0.01,
+        "alignment did not improve: {mean:?}"
+    );
+    for stat in [
+        "train_reward",
+        "train_kl",
+        "train_entropy",
+        "train_clip_fraction",
+        "train_value_loss",
+        "train_approx_kl",
+    ] {
+        let rows = metric(&dir, "ppo", stat);
+        assert_eq!(rows.len(), 60, "{stat}");
+        assert!(rows.iter().all(|r| r.1.is_finite()), "{stat}");
+    }
+    for figure in [
+        "alignment.png",
+        "alignment.svg",
+        "mean_vs_worst.png",
+        "fairness.svg",
+    ] {
+        assert!(dir.join(figure).is_file(), "{figure}");
+    }
+}
+
+/// A run killed with SIGKILL and resumed ends with exactly the metrics of a run that was
+/// never interrupted.
+#[test]
+fn killed_and_resumed_run_matches_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), LOOP);
+    let whole = tmp.path().join("whole");
+    let o = chorus(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        whole.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let killed = tmp.path().join("killed");
+    let mut child = Command::new(BIN)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            killed.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let killed_at = loop {
+        let round = std::fs::read_dir(&killed)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.unwrap().path().join("checkpoint.json")).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["round"].as_u64());
+        if let Some(round) = round.filter(|&r| r >= 10) {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the run finished before it could be killed"
+            );
+            child.kill().unwrap(); // SIGKILL on Unix
+            child.wait().unwrap();
+            break round;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let dir = run_dir(&killed);
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"status\": \"running\""),
+        "killed mid-run (after round {killed_at})"
+    );
+
+    let o = chorus(&["run", "--resume", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
+    let whole_dir = run_dir(&whole);
+    assert!(
+        read(&dir, "metrics.jsonl") == read(&whole_dir, "metrics.jsonl"),
+        "metrics differ after resume"
+    );
+    assert!(read(&dir, "summary.csv") == read(&whole_dir, "summary.csv"));
+}
+
+/// Each bad input of the loop is a clear error with exit 2.
+#[test]
+fn loop_bad_inputs_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "rule: adaptive_alpha",
+            "rule: majority_vote",
+            &["unknown aggregation rule", "adaptive_alpha", "group_dro"],
+        ),
+        (
+            "rule: adaptive_alpha",
+            "rule: adaptive_alpha, temperature: 0",
+            &["temperature"],
+        ),
+        (
+            "rule: adaptive_alpha",
+            "rule: adaptive_alpha, beta: -0.5",
+            &["beta"],
+        ),
+        ("rule: adaptive_alpha", "rule: group_dro, eta: 0", &["eta"]),
+        (
+            "groups: {count: 4, minorities: 1}",
+            "groups: {count: 0}",
+            &["groups.count"],
+        ),
+        ("options: 4,", "options: 1,", &["at least 2 options"]),
+    ];
+    for (from, to, expect) in cases {
+        let file = write(tmp.path(), &LOOP.replace(from, to));
+        let o = chorus(&["validate", file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{to}: {err}");
+        assert!(
+            err.contains("fed.yaml:") && err.contains("hint:"),
+            "{to}: {err}"
+        );
+        for e in *expect {
+            assert!(err.contains(e), "{to}: expected `{e}` in\n{err}");
+        }
+    }
+}
+
+/// A group left without data stops the run with the group named; so does resuming from a
+/// folder that is not a run, or from a run of another pipeline.
+#[test]
+fn empty_split_and_bad_resumes_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(
+        tmp.path(),
+        &LOOP.replace(
+            "{id: split, kind: split}",
+            "{id: split, kind: split, params: {coverage: 0.001}}",
+        ),
+    );
+    let out = tmp.path().join("out");
+    let o = chorus(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("group `g0`") && err.contains("empty data split"),
+        "{err}"
+    );
+
+    let o = chorus(&["run", "--resume", tmp.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("not a chorus run folder"), "{err}");
+
+    let good = write(tmp.path(), &LOOP.replace("rounds: 60", "rounds: 2"));
+    let out = tmp.path().join("good");
+    assert!(chorus(&[
+        "run",
+        good.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let dir = run_dir(&out);
+    let o = chorus(&[
+        "run",
+        good.to_str().unwrap(),
+        "-s",
+        "seed=9",
+        "--resume",
+        dir.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("different pipeline"), "{err}");
+}
