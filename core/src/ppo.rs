@@ -188,18 +188,24 @@ pub fn gae(rewards: &[f64], values: &[f64], gamma: f64, lam: f64) -> Vec<f64> {
     adv
 }
 
-/// One round's update of `policy` on `batch` with aggregated `rewards` (one per rollout).
-/// `group_size` is the number of samples per question, consecutive in the batch (RLOO/GRPO).
+/// One round's training data: the rollouts and their aggregated rewards (one per rollout);
+/// `group_size` answers per question sit next to each other (RLOO/GRPO baselines).
+pub struct Batch<'a> {
+    pub rollouts: &'a Rollouts,
+    pub rewards: &'a [f64],
+    pub group_size: usize,
+}
+
+/// One round's update of `policy` toward higher aggregated reward, pulled toward `reference`.
 pub fn update(
     policy: &Policy,
     reference: &Policy,
     adam: &mut Adam,
-    batch: &Rollouts,
-    rewards: &[f64],
-    group_size: usize,
+    data: &Batch<'_>,
     cfg: &PpoConfig,
     rng: &mut Rng,
 ) -> UpdateStats {
+    let (batch, rewards, group_size) = (data.rollouts, data.rewards, data.group_size);
     let n = rewards.len();
     let (ref_logp, old_logp) = tch::no_grad(|| {
         let (ref_head, _) = reference.net.forward(&batch.features);
@@ -277,12 +283,12 @@ pub fn update(
                         .mean(DType::Float)
                         * 0.5;
                     vloss += vf.double_value(&[]);
-                    loss = loss + cfg.vf_coef * vf;
+                    loss += cfg.vf_coef * vf;
                 }
                 Algorithm::Grpo => {
                     let log_r = ref_logp.index_select(0, &idx) - &logp;
                     let k3 = (log_r.exp() - 1.0 - &log_r).mean(DType::Float);
-                    loss = loss + cfg.kl_coef * k3;
+                    loss += cfg.kl_coef * k3;
                 }
                 Algorithm::Rloo => {}
             }

@@ -102,11 +102,16 @@ fn run_phases(
     let ids: Vec<&str> = dag.nodes.iter().map(|n| n.id.as_str()).collect();
     // A resumed run recomputes the stages before the loop (pure functions of the pipeline)
     // without recording their readings again: the record already holds them.
-    let phase = |artifacts: &mut Vec<Option<Artifact>>, phase, round, eval, readings| {
-        run_phase(
-            loaded, record, observer, artifacts, phase, round, eval, readings,
-        )
-    };
+    let phase =
+        |artifacts: &mut Vec<Option<Artifact>>, phase, round, eval_round, record_readings| {
+            let step = Step {
+                phase,
+                round,
+                eval_round,
+                record_readings,
+            };
+            run_phase(loaded, record, observer, artifacts, step)
+        };
     phase(&mut artifacts, Phase::Before, 0, true, !resume)?;
     let first = if resume {
         let carried_from = |i: usize| {
@@ -138,16 +143,27 @@ fn run_phases(
     phase(&mut artifacts, Phase::After, rounds, true, true)
 }
 
+/// Which phase to run, in which round, and what to do with its readings.
+struct Step {
+    phase: Phase,
+    round: u32,
+    eval_round: bool,
+    record_readings: bool,
+}
+
 fn run_phase(
     loaded: &Loaded,
     record: &Record,
     observer: &dyn Observer,
     artifacts: &mut [Option<Artifact>],
-    phase: Phase,
-    round: u32,
-    eval_round: bool,
-    record_readings: bool,
+    step: Step,
 ) -> Result<(), RunError> {
+    let Step {
+        phase,
+        round,
+        eval_round,
+        record_readings,
+    } = step;
     let dag: &Dag = &loaded.dag;
     let members: Vec<usize> = (0..dag.nodes.len())
         .filter(|&i| dag.nodes[i].phase == phase)

@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{Artifact, Context, Inputs, PolicyState, Stage, StageError};
 use crate::policy::Policy;
-use crate::ppo::{update, Algorithm, PpoConfig};
+use crate::ppo::{update, Algorithm, Batch, PpoConfig};
 
 impl Stage for PpoConfig {
     fn run(&self, ctx: &Context<'_>, inputs: &Inputs<'_>) -> Result<Artifact, StageError> {
@@ -23,16 +23,12 @@ impl Stage for PpoConfig {
         let mut adam = state.adam.duplicate();
         adam.lr = self.lr;
         let mut rng = ctx.rng(&["minibatches"]);
-        let stats = update(
-            &policy,
-            &state.reference,
-            &mut adam,
-            &batch.rollouts,
-            &aggregated.rewards,
-            batch.samples_per_question,
-            self,
-            &mut rng,
-        );
+        let data = Batch {
+            rollouts: &batch.rollouts,
+            rewards: &aggregated.rewards,
+            group_size: batch.samples_per_question,
+        };
+        let stats = update(&policy, &state.reference, &mut adam, &data, self, &mut rng);
         Ok(Artifact::Policy(Arc::new(Mutex::new(PolicyState {
             policy,
             reference: Policy {
