@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The seed paper's comparison on pipelines/paper.yaml: each aggregation rule over 5 seeds,
 # final mean alignment, worst-group alignment and Jain's index as mean ± 95% CI (Student t,
-# 4 degrees of freedom). Until batch grids land, this loops over the CLI.
+# 4 degrees of freedom), then the same differences paired by seed against `mean` (a seed fixes
+# the simulated world, so pairing removes the world-to-world spread). Until batch grids land,
+# this loops over the CLI.
 #   scripts/paper_table.sh [RULE...]      (default: the six rules of the closing note)
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -32,4 +34,28 @@ for rule in rules:
         h = T * statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else float("nan")
         return f"{m:.4f} ± {h:.4f}"
     print(f"| {rule} (n={len(cols['mean'])}) | {ci(cols['mean'])} | {ci(cols['worst_group'])} | {ci(cols['jain'])} |")
+
+import json
+def by_seed(rule):
+    d = {}
+    for path in glob.glob(f"{out}/{rule}/*/summary.csv"):
+        seed = json.load(open(path.replace("summary.csv", "manifest.json")))["seed"]
+        for row in csv.DictReader(open(path)):
+            if row["stage"] == "evaluate":
+                d[seed] = {c: float(row[c]) for c in ("mean", "worst_group", "jain")}
+    return d
+if "mean" in rules:
+    base = by_seed("mean")
+    print()
+    print("| rule − mean, paired by seed | Δ mean alignment | Δ worst group | Δ Jain |")
+    print("|---|---|---|---|")
+    for rule in (r for r in rules if r != "mean"):
+        d = by_seed(rule)
+        cells = []
+        for c in ("mean", "worst_group", "jain"):
+            xs = [d[s][c] - base[s][c] for s in sorted(d) if s in base]
+            m = statistics.mean(xs)
+            h = T * statistics.stdev(xs) / math.sqrt(len(xs))
+            cells.append(f"{m:+.4f} ± {h:.4f}")
+        print(f"| {rule} | " + " | ".join(cells) + " |")
 PY
