@@ -73,17 +73,31 @@ fn parse_and_resolve(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("parse_validate_1000");
     group.throughput(Throughput::Elements(STAGES as u64));
-    group.sample_size(20);
-    group.measurement_time(Duration::from_secs(4));
+    group.sample_size(30);
+    group.measurement_time(Duration::from_secs(8));
+    group.warm_up_time(Duration::from_secs(2));
     group.bench_function("load_str", |b| {
         b.iter(|| load_str(file, black_box(&full), &[]))
+    });
+    // The floor under any loader: saphyr-parser's event stream alone, before chorus builds its
+    // value tree and source map, so the share of the YAML library itself is visible.
+    group.bench_function("yaml_events_floor", |b| {
+        b.iter(|| {
+            let mut events = 0usize;
+            for item in saphyr_parser::Parser::new_from_str(black_box(&full)) {
+                black_box(item.expect("valid YAML"));
+                events += 1;
+            }
+            events
+        })
     });
     group.finish();
 
     let mut group = c.benchmark_group("resolve_1000");
     group.throughput(Throughput::Elements(STAGES as u64));
-    group.sample_size(20);
-    group.measurement_time(Duration::from_secs(4));
+    group.sample_size(30);
+    group.measurement_time(Duration::from_secs(8));
+    group.warm_up_time(Duration::from_secs(2));
     group.bench_function("parse_deserialize_only", |b| {
         b.iter(|| load_str(file, black_box(&parse_only), &[]))
     });
@@ -124,6 +138,7 @@ fn schedule_noop(c: &mut Criterion) {
     group.throughput(Throughput::Elements(TASKS as u64));
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(4));
+    group.warm_up_time(Duration::from_secs(2));
     for (shape, needs) in [("wide", wide()), ("layered", layered()), ("chain", chain())] {
         // The task reads its inputs so the scheduler's input gathering is not optimised away.
         let noop = |i: usize, inputs: &[&u64]| {
