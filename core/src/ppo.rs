@@ -381,7 +381,8 @@ mod tests {
             assert!((x - y).abs() < 1e-12, "{a:?}");
         }
         // A length-1 episode's advantage is r − V.
-        assert_eq!(gae(&[0.7], &[0.2], 1.0, 0.95), vec![0.5]);
+        let a = gae(&[0.75], &[0.25], 1.0, 0.95);
+        assert_eq!(a, vec![0.5]);
     }
 
     #[test]

@@ -83,10 +83,18 @@ impl From<WriteError> for RecordError {
     }
 }
 
-/// The content hash of a resolved pipeline: same pipeline (after overrides), same hash.
+/// The content hash of a run's inputs: the resolved pipeline (after overrides) and the chorus
+/// and libtorch versions that compute it, so a newer chorus never mistakes an older run's
+/// folder for its own finished work.
 pub fn pipeline_hash(loaded: &Loaded) -> String {
     let canonical = serde_json::to_vec(&loaded.pipeline).expect("a pipeline serialises");
-    let digest = Sha256::digest(canonical);
+    let mut hasher = Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION"));
+    hasher.update([0]);
+    hasher.update(crate::LIBTORCH_VERSION);
+    hasher.update([0]);
+    hasher.update(canonical);
+    let digest = hasher.finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
