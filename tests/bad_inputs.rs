@@ -277,7 +277,7 @@ fn validate_quickstart_prints_ok() {
     assert!(
         outcome
             .stdout
-            .starts_with("OK: pipelines/quickstart.yaml (3 stages"),
+            .starts_with("OK: pipelines/quickstart.yaml (10 stages, 5 per round)"),
         "{}",
         outcome.describe()
     );
@@ -407,9 +407,20 @@ fn run_quickstart_writes_manifest_metrics_and_summary() {
         assert!(row["value"].as_f64().is_some_and(f64::is_finite), "{line}");
         stages.insert(row["stage"].as_str().unwrap_or_default().to_owned());
     }
+    let expected = [
+        "aggregate",
+        "evaluate",
+        "majority",
+        "ppo",
+        "reward_model",
+        "uniform",
+    ];
     assert_eq!(
         stages,
-        BTreeSet::from(["majority".to_owned(), "uniform".to_owned()])
+        expected
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<BTreeSet<_>>()
     );
 
     let summary = fs::read_to_string(run.join("summary.csv")).expect("summary.csv");
@@ -421,7 +432,7 @@ fn run_quickstart_writes_manifest_metrics_and_summary() {
             .starts_with("stage,policy,round,"),
         "{summary}"
     );
-    assert_eq!(lines.count(), 2, "one row per evaluate stage:\n{summary}");
+    assert_eq!(lines.count(), 3, "one row per evaluate stage:\n{summary}");
     let leftovers: Vec<_> = tree(&run)
         .into_iter()
         .filter(|p| p.to_string_lossy().contains(".tmp"))

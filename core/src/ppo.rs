@@ -255,7 +255,9 @@ pub fn update(
     let ret_t = Tensor::from_slice(&returns.iter().map(|&a| a as f32).collect::<Vec<_>>());
     let mut order: Vec<i64> = (0..n as i64).collect();
     let mb = n.div_ceil(cfg.minibatches as usize).max(1);
-    let (mut clipped, mut approx, mut vloss, mut steps) = (0.0, 0.0, 0.0, 0.0);
+    // Per-minibatch statistics stay tensors until the end: reading a scalar out of a tensor
+    // is a synchronisation point, and there are 16 minibatches per update by default.
+    let (mut clipped, mut approx, mut vloss) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..cfg.epochs {
         order.shuffle(rng);
         for chunk in order.chunks(mb) {
@@ -282,7 +284,7 @@ pub fn update(
                         .maximum(&(v_clip - &ret).square())
                         .mean(DType::Float)
                         * 0.5;
-                    vloss += vf.double_value(&[]);
+                    vloss.push(vf.detach());
                     loss += cfg.vf_coef * vf;
                 }
                 Algorithm::Grpo => {
@@ -294,15 +296,15 @@ pub fn update(
             }
             adam.backward_step_clip_norm(&policy.net.vars, &loss, cfg.max_grad_norm);
             tch::no_grad(|| {
-                clipped += ((&ratio - 1.0).abs().gt(cfg.clip))
-                    .to_kind(DType::Float)
-                    .mean(DType::Float)
-                    .double_value(&[]);
-                approx += ((&ratio - 1.0) - &log_ratio)
-                    .mean(DType::Float)
-                    .double_value(&[]);
+                clipped.push(
+                    (&ratio - 1.0)
+                        .abs()
+                        .gt(cfg.clip)
+                        .to_kind(DType::Float)
+                        .mean(DType::Float),
+                );
+                approx.push(((&ratio - 1.0) - &log_ratio).mean(DType::Float));
             });
-            steps += 1.0;
         }
     }
     let entropy = tch::no_grad(|| {
@@ -313,10 +315,20 @@ pub fn update(
         reward: rewards.iter().sum::<f64>() / n as f64,
         kl: kl_values.iter().sum::<f64>() / n as f64,
         entropy,
-        clip_fraction: clipped / steps,
-        value_loss: vloss / steps,
-        approx_kl: approx / steps,
+        clip_fraction: mean_of(&clipped),
+        value_loss: mean_of(&vloss),
+        approx_kl: mean_of(&approx),
     }
+}
+
+/// The mean of scalar tensors, read once (0 for none, as RLOO/GRPO have no value loss).
+fn mean_of(scalars: &[Tensor]) -> f64 {
+    if scalars.is_empty() {
+        return 0.0;
+    }
+    Tensor::stack(scalars, 0)
+        .mean(DType::Double)
+        .double_value(&[])
 }
 
 fn to_vec(t: &Tensor) -> Vec<f64> {

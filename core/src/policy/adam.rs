@@ -63,12 +63,18 @@ impl Adam {
         loss.backward();
         let _guard = tch::no_grad_guard();
         let grads: Vec<Tensor> = params.iter().map(|(_, p)| p.grad()).collect();
-        let norm = grads
+        // One scalar read for the global norm, not one per parameter: every read from a
+        // tensor is a synchronisation point.
+        let norms: Vec<Tensor> = grads
             .iter()
             .filter(|g| g.defined())
-            .map(|g| g.square().sum(tch::Kind::Double).double_value(&[]))
-            .sum::<f64>()
-            .sqrt();
+            .map(|g| g.norm())
+            .collect();
+        let norm = if norms.is_empty() {
+            0.0
+        } else {
+            Tensor::stack(&norms, 0).norm().double_value(&[])
+        };
         let scale = if norm > max_norm {
             max_norm / (norm + 1e-6)
         } else {
@@ -77,16 +83,22 @@ impl Adam {
         self.step += 1;
         let c1 = 1.0 - self.beta1.powi(self.step as i32);
         let c2 = 1.0 - self.beta2.powi(self.step as i32);
+        // In place, few ops per tensor: on a small network the dispatch count, not the
+        // arithmetic, is what costs. m ← m + (1−β1)(g − m) is β1·m + (1−β1)·g.
         for ((_, p), ((_, m, v), g)) in params.iter().zip(self.moments.iter_mut().zip(&grads)) {
             if !g.defined() {
                 continue;
             }
-            let g = g * scale;
-            *m = &*m * self.beta1 + &g * (1.0 - self.beta1);
-            *v = &*v * self.beta2 + g.square() * (1.0 - self.beta2);
-            let update = (&*m / c1) / ((&*v / c2).sqrt() + self.eps) * self.lr;
-            let mut p = p.shallow_clone();
-            let _ = p.f_sub_(&update).expect("shapes match");
+            let mut g = g.shallow_clone();
+            if scale != 1.0 {
+                let _ = g.g_mul_scalar_(scale);
+            }
+            let _ = m.lerp_(&g, 1.0 - self.beta1);
+            let _ = v.lerp_(&g.square(), 1.0 - self.beta2);
+            let mut denom = v.sqrt();
+            let _ = denom.g_div_scalar_(c2.sqrt());
+            let _ = denom.g_add_scalar_(self.eps);
+            let _ = p.shallow_clone().addcdiv_(&(&*m * (-self.lr / c1)), &denom);
         }
         norm
     }
