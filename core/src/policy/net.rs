@@ -117,3 +117,27 @@ impl Net {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy made inside a no-grad block (as the PPO stage makes its policy's) must still
+    /// receive gradients and move under Adam.
+    #[test]
+    fn a_duplicate_trains() {
+        let net = tch::no_grad(|| {
+            Net::new(3, 4, 1, 2, 0.0, &mut crate::rng::stream(1, &["t"])).duplicate()
+        });
+        let x = Tensor::ones([5, 3], (DType::Float, Device::Cpu));
+        let mut adam = crate::policy::Adam::new(&net.vars, 0.1);
+        let before = net.forward(&x).1.sum(DType::Float).double_value(&[]);
+        for _ in 0..3 {
+            let loss = net.forward(&x).1.sum(DType::Float);
+            let norm = adam.backward_step_clip_norm(&net.vars, &loss, 10.0);
+            assert!(norm > 0.0, "no gradient reached the parameters");
+        }
+        let after = net.forward(&x).1.sum(DType::Float).double_value(&[]);
+        assert!(after < before, "{before} -> {after}");
+    }
+}
