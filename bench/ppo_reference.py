@@ -5,9 +5,11 @@ learned log-std), the same batch of 256 and the same update as core/src/ppo.rs w
 default PpoConfig: reference log-probs under no_grad, k1 KL, shaped reward r − β·KL,
 advantage = shaped − V (GAE on one-step episodes) whitened, 4 epochs × 4 shuffled
 minibatches of 64, clipped ratio, clipped value loss, global grad-norm clip, Adam 3e-4, plus
-the per-minibatch statistics and the closing entropy pass that the Rust update also pays
-for. Written as a PyTorch user would write it (torch.optim.Adam, clip_grad_norm_), so the
-ratio measures chorus against the usual Python path, one intra-op thread on both sides.
+what the Rust update also pays for: the entropy term in the loss (weight 0 by default, but
+still in the graph), per-minibatch statistics (kept as tensors, read once at the end) and the
+closing entropy pass. Written as a PyTorch user would write it (torch.optim.Adam, which on
+CPU takes its per-tensor path, and clip_grad_norm_), so the ratio measures chorus against the
+usual Python path, one intra-op thread on both sides.
 
 Each timed update starts from the same weights and zeroed Adam moments (restored outside
 the timer), as each criterion iteration does. Prints one line per rollout kind:
@@ -101,8 +103,8 @@ def update(net, reference, opt, kind, x, actions, old_logp, old_values, rewards)
         returns = adv + old_values
         adv = (adv - adv.mean()) / (adv.std(correction=0) + 1e-8)
     mb = -(-n // MINIBATCHES)
-    clipped = approx = vloss = 0.0
-    steps = 0
+    # Statistics stay tensors until the end and are read once, as in the Rust update.
+    clipped, approx, vloss = [], [], []
     for _ in range(EPOCHS):
         for idx in torch.randperm(n).split(mb):
             head, value = net(x[idx])
@@ -111,21 +113,21 @@ def update(net, reference, opt, kind, x, actions, old_logp, old_values, rewards)
             ratio = log_ratio.exp()
             a = adv[idx]
             pg_loss = torch.maximum(-a * ratio, -a * ratio.clamp(1 - CLIP, 1 + CLIP)).mean()
-            ent = entropy(net, kind, head).mean()
+            # Same as the Rust update: no entropy graph when its weight is 0.
+            ent = entropy(net, kind, head).mean() if ENTROPY_COEF > 0 else 0.0
             ret = returns[idx]
             v_old = old_values[idx]
             v_clip = v_old + (value - v_old).clamp(-VALUE_CLIP, VALUE_CLIP)
             vf = 0.5 * torch.maximum((value - ret).square(), (v_clip - ret).square()).mean()
-            vloss += vf.item()
+            vloss.append(vf.detach())
             loss = pg_loss - ENTROPY_COEF * ent + VF_COEF * vf
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), MAX_GRAD_NORM)
             opt.step()
             with torch.no_grad():
-                clipped += ((ratio - 1).abs() > CLIP).float().mean().item()
-                approx += ((ratio - 1) - log_ratio).mean().item()
-            steps += 1
+                clipped.append(((ratio - 1).abs() > CLIP).float().mean())
+                approx.append(((ratio - 1) - log_ratio).mean())
     with torch.no_grad():
         head, _ = net(x)
         final_entropy = entropy(net, kind, head).mean().item()
@@ -133,9 +135,9 @@ def update(net, reference, opt, kind, x, actions, old_logp, old_values, rewards)
         "reward": rewards.mean().item(),
         "kl": kl.mean().item(),
         "entropy": final_entropy,
-        "clip_fraction": clipped / steps,
-        "value_loss": vloss / steps,
-        "approx_kl": approx / steps,
+        "clip_fraction": torch.stack(clipped).double().mean().item(),
+        "value_loss": torch.stack(vloss).double().mean().item(),
+        "approx_kl": torch.stack(approx).double().mean().item(),
     }
 
 

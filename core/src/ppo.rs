@@ -272,8 +272,13 @@ pub fn update(
             let pg1 = -&adv * &ratio;
             let pg2 = -&adv * ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip);
             let pg_loss = pg1.maximum(&pg2).mean(DType::Float);
-            let entropy = policy.entropy(&head).mean(DType::Float);
-            let mut loss = pg_loss - cfg.entropy_coef * &entropy;
+            // The entropy bonus is off by default (TRL); building it anyway would cost a
+            // forward and backward pass of its own on every minibatch.
+            let mut loss = if cfg.entropy_coef > 0.0 {
+                pg_loss - cfg.entropy_coef * policy.entropy(&head).mean(DType::Float)
+            } else {
+                pg_loss
+            };
             match cfg.algorithm {
                 Algorithm::Ppo => {
                     let ret = ret_t.index_select(0, &idx);
