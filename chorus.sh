@@ -89,7 +89,12 @@ case $cmd in
     cd "$here"
     cargo fmt --all --check
     cargo clippy --quiet --workspace --all-targets -- -D warnings
-    cargo test --workspace "$@"
+    # cargo prints one `test result:` line per test binary, and the last one is often a
+    # doc-test crate with nothing in it; the closing tally says what ran in all.
+    log="$(mktemp)"
+    trap 'rm -f "$log"' EXIT
+    cargo test --workspace "$@" 2>&1 | tee "$log"
+    awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
     ;;
   *)
     sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
