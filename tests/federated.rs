@@ -40,6 +40,18 @@ fn chorus(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
+/// Runs `file` into `out` and returns the run folder; the run must succeed.
+fn run_into(file: &Path, out: &Path) -> PathBuf {
+    let o = chorus(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run_dir(out)
+}
+
 fn run_dir(out: &Path) -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
         .unwrap()
@@ -66,14 +78,7 @@ fn training_improves_alignment_and_logs_ppo_statistics() {
     let tmp = tempfile::tempdir().unwrap();
     let file = write(tmp.path(), LOOP);
     let out = tmp.path().join("out");
-    let o = chorus(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let dir = run_dir(&out);
+    let dir = run_into(&file, &out);
     let mean = metric(&dir, "evaluate", "mean");
     assert_eq!(
         mean.iter().map(|m| m.0).collect::<Vec<_>>(),
@@ -115,13 +120,7 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
     let file = write(tmp.path(), LOOP);
     let whole = tmp.path().join("whole");
-    let o = chorus(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        whole.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let whole_dir = run_into(&file, &whole);
 
     let killed = tmp.path().join("killed");
     let mut child = Command::new(BIN)
@@ -167,7 +166,6 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
     let o = chorus(&["run", "--resume", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
-    let whole_dir = run_dir(&whole);
     assert!(
         read(&dir, "metrics.jsonl") == read(&whole_dir, "metrics.jsonl"),
         "metrics differ after resume"
@@ -251,15 +249,7 @@ fn empty_split_and_bad_resumes_are_clear_errors() {
 
     let good = write(tmp.path(), &LOOP.replace("rounds: 60", "rounds: 2"));
     let out = tmp.path().join("good");
-    assert!(chorus(&[
-        "run",
-        good.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap()
-    ])
-    .status
-    .success());
-    let dir = run_dir(&out);
+    let dir = run_into(&good, &out);
     let o = chorus(&[
         "run",
         good.to_str().unwrap(),
