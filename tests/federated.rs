@@ -262,3 +262,15 @@ fn empty_split_and_bad_resumes_are_clear_errors() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("different pipeline"), "{err}");
 }
+
+/// The loop's feedback edge is drawn in both graph formats, marked as the next round's.
+#[test]
+fn graph_shows_the_carried_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), LOOP);
+    let mermaid = chorus(&["graph", file.to_str().unwrap(), "--format", "mermaid"]);
+    assert!(String::from_utf8_lossy(&mermaid.stdout).contains("ppo -.->|next round| policy"));
+    let dot =
+        String::from_utf8_lossy(&chorus(&["graph", file.to_str().unwrap()]).stdout).into_owned();
+    assert!(dot.contains("label=\"next round\""), "{dot}");
+}

@@ -249,11 +249,18 @@ impl Dag {
 
     /// Graphviz DOT; loop stages are drawn dashed.
     pub fn to_dot(&self) -> String {
-        let labelled = self.graph.map(
+        let mut labelled = self.graph.map(
             |_, &i| format!("{} ({})", self.nodes[i].id, self.nodes[i].kind.name()),
-            |_, _| "",
+            |_, _| false,
         );
-        let edge_attrs = |_, _| String::new();
+        // The loop's feedback, drawn but not part of the DAG the scheduler runs.
+        for &(from, to) in &self.carry {
+            labelled.add_edge(NodeIndex::new(to), NodeIndex::new(from), true);
+        }
+        let edge_attrs = |_, e: petgraph::graph::EdgeReference<'_, bool>| match *e.weight() {
+            true => "style=dashed, label=\"next round\"".to_owned(),
+            false => String::new(),
+        };
         let node_attrs = |_, (ix, _): (NodeIndex, _)| match self.nodes[ix.index()].phase {
             Phase::Loop => "style=dashed".to_owned(),
             _ => String::new(),
@@ -282,6 +289,13 @@ impl Dag {
             for &need in &n.needs {
                 let _ = writeln!(out, "    {} --> {}", self.nodes[need].id, n.id);
             }
+        }
+        for &(from, to) in &self.carry {
+            let _ = writeln!(
+                out,
+                "    {} -.->|next round| {}",
+                self.nodes[to].id, self.nodes[from].id
+            );
         }
         out
     }
