@@ -243,7 +243,9 @@ fn run_phase(
     });
     let mut failed = Vec::new();
     let mut skipped = Vec::new();
-    let mut recorded = false;
+    // metrics.jsonl is rewritten whole, so it is written when an evaluation arrives (and at
+    // checkpoints and the end), not after every round's training statistics.
+    let mut evaluated = false;
     for (l, outcome) in outcomes.into_iter().enumerate() {
         let g = members[l];
         let id = &dag.nodes[g].id;
@@ -252,6 +254,7 @@ fn run_phase(
                 let readings = artifact.readings();
                 if let Artifact::Evaluation(e) = &artifact {
                     record.keep_for_summary(id, round, e);
+                    evaluated |= record_readings;
                 }
                 if record_readings && !readings.is_empty() {
                     let policy = match &artifact {
@@ -259,7 +262,6 @@ fn run_phase(
                         _ => None,
                     };
                     record.add_readings(id, round, policy, &readings);
-                    recorded = true;
                 }
                 artifacts[g] = Some(artifact);
             }
@@ -275,7 +277,7 @@ fn run_phase(
             Outcome::Idle => {}
         }
     }
-    if recorded {
+    if evaluated {
         record.flush_metrics()?;
     }
     if failed.is_empty() {
