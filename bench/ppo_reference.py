@@ -4,12 +4,12 @@ The same network (Linear 32→64 tanh, 64→64 tanh, policy head 64→4, value h
 learned log-std), the same batch of 256 and the same update as core/src/ppo.rs with the
 default PpoConfig: reference log-probs under no_grad, k1 KL, shaped reward r − β·KL,
 advantage = shaped − V (GAE on one-step episodes) whitened, 4 epochs × 4 shuffled
-minibatches of 64, clipped ratio, clipped value loss, global grad-norm clip, Adam 3e-4, plus
-what the Rust update also pays for: the entropy term in the loss (weight 0 by default, but
-still in the graph), per-minibatch statistics (kept as tensors, read once at the end) and the
-closing entropy pass. Written as a PyTorch user would write it (torch.optim.Adam, which on
-CPU takes its per-tensor path, and clip_grad_norm_), so the ratio measures chorus against the
-usual Python path, one intra-op thread on both sides.
+minibatches of 64, clipped ratio, clipped value loss, global grad-norm clip, Adam 3e-4, the
+per-minibatch statistics (kept as tensors, read once at the end) and the closing entropy
+pass. Written as a PyTorch user would write it (autograd, torch.optim.Adam, which on CPU
+takes its per-tensor path, and clip_grad_norm_), one intra-op thread. chorus computes the
+same update with hand-derived gradients on one flat parameter buffer (core/src/policy/net.rs,
+core/src/ppo/objective.rs); the ratio measures that against the usual Python path.
 
 Each timed update starts from the same weights and zeroed Adam moments (restored outside
 the timer), as each criterion iteration does. Prints one line per rollout kind:

@@ -82,7 +82,7 @@ fn ppo_update(c: &mut Criterion) {
                 kind,
                 options: OPTIONS,
             },
-            adam: Adam::new(&policy.net.vars, cfg.lr),
+            adam: Adam::new(&policy.net, cfg.lr),
         };
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter_batched(

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tch::Tensor;
 
-use crate::policy::{named, Policy};
+use crate::policy::Policy;
 use crate::record::write_atomic;
 use crate::stage::{Aggregated, Artifact, PolicyState};
 
@@ -67,13 +67,16 @@ pub fn save(
             Some(Artifact::Policy(state)) => {
                 let state = state.lock().map_err(|_| err(&dir, &"a poisoned policy"))?;
                 let path = dir.join(format!("{id}.safetensors"));
-                let mut tensors: Vec<(String, Tensor)> = named(&state.policy.net.vars)
+                let mut tensors: Vec<(String, Tensor)> = state
+                    .policy
+                    .net
+                    .named()
                     .into_iter()
                     .map(|(n, t)| (format!("net/{n}"), t))
                     .collect();
-                for (n, m, v) in &state.adam.moments {
-                    tensors.push((format!("adam_m/{n}"), m.shallow_clone()));
-                    tensors.push((format!("adam_v/{n}"), v.shallow_clone()));
+                for (n, m, v) in state.adam.moments() {
+                    tensors.push((format!("adam_m/{n}"), m));
+                    tensors.push((format!("adam_v/{n}"), v));
                 }
                 Tensor::write_safetensors(&tensors, &path).map_err(|e| err(&path, &e))?;
                 saved.push((
@@ -179,13 +182,26 @@ pub fn restore(
     Ok(index.round)
 }
 
+/// Copies a saved tensor into its place, refusing a shape that does not fit (a checkpoint of a
+/// differently sized network) rather than letting libtorch broadcast it or panic.
+fn copy_checked(dst: &mut Tensor, src: &Tensor, name: &str) -> Result<(), String> {
+    if dst.size() != src.size() {
+        return Err(format!(
+            "its tensor `{name}` has shape {:?} where the network needs {:?}",
+            src.size(),
+            dst.size()
+        ));
+    }
+    dst.copy_(src);
+    Ok(())
+}
+
 /// A copy of `like` with weights and Adam state from `tensors`.
 fn load_policy(
     like: &PolicyState,
     tensors: &[(String, Tensor)],
     adam_step: i64,
 ) -> Result<PolicyState, String> {
-    let _guard = tch::no_grad_guard();
     let find = |name: String| {
         tensors
             .iter()
@@ -199,14 +215,14 @@ fn load_policy(
         options: p.options,
     };
     let policy = duplicate(&like.policy);
-    for (name, var) in named(&policy.net.vars) {
-        var.shallow_clone().copy_(find(format!("net/{name}"))?);
+    for (name, mut var) in policy.net.named() {
+        copy_checked(&mut var, find(format!("net/{name}"))?, &name)?;
     }
     let mut adam = like.adam.duplicate();
     adam.step = adam_step;
-    for (name, m, v) in &mut adam.moments {
-        m.copy_(find(format!("adam_m/{name}"))?);
-        v.copy_(find(format!("adam_v/{name}"))?);
+    for (name, mut m, mut v) in adam.moments() {
+        copy_checked(&mut m, find(format!("adam_m/{name}"))?, &name)?;
+        copy_checked(&mut v, find(format!("adam_v/{name}"))?, &name)?;
     }
     Ok(PolicyState {
         policy,

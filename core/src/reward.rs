@@ -144,24 +144,26 @@ impl GroupScorer {
         rng: &mut Rng,
     ) -> GroupScorer {
         let net = Net::new(features[0].len(), cfg.hidden as usize, 1, options, 0.0, rng);
-        let mut adam = Adam::new(&net.vars, cfg.lr);
+        let mut adam = Adam::new(&net, cfg.lr);
         let x = stack(&shard.questions, features);
+        let n = shard.questions.len();
         let target =
             Tensor::from_slice(&shard.answers.iter().map(|&a| a as f32).collect::<Vec<_>>())
-                .view([shard.questions.len() as i64, options as i64]);
+                .view([n as i64, options as i64]);
+        let mass = target.sum_dim_intlist(-1, true, DType::Float);
         for _ in 0..cfg.epochs {
-            let (head, _) = net.forward(&x);
-            let loss = -(head.log_softmax(-1, DType::Float) * &target)
-                .sum_dim_intlist(-1, false, DType::Float)
-                .mean(DType::Float);
-            adam.backward_step_clip_norm(&net.vars, &loss, 1.0);
+            // Loss −(1/n) Σ_i Σ_k t_ik log p_ik; its gradient in the logits is
+            // (p_i · Σ_k t_ik − t_i)/n.
+            let acts = net.forward(&x);
+            let p = acts.head().softmax(-1, DType::Float);
+            let d_head = (p * &mass - &target) / n as f64;
+            net.backward(&acts, &d_head, None, None);
+            adam.step_clip_norm(&net, 1.0);
         }
         let all: Vec<usize> = (0..features.len()).collect();
-        let predicted = tch::no_grad(|| {
-            let (head, _) = net.forward(&stack(&all, features));
-            Vec::<f32>::try_from(head.softmax(-1, DType::Float).flatten(0, -1))
-                .expect("f32 predictions")
-        });
+        let head = net.forward(&stack(&all, features)).head();
+        let predicted = Vec::<f32>::try_from(head.softmax(-1, DType::Float).flatten(0, -1))
+            .expect("f32 predictions");
         GroupScorer {
             options,
             predicted: predicted.into_iter().map(f64::from).collect(),

@@ -1,10 +1,13 @@
-//! Adam with global grad-norm clipping, its state held as named tensors we own.
+//! Adam with global grad-norm clipping, its state held as tensors we own.
 //!
-//! tch's optimizer keeps Adam's moments inside libtorch where they cannot be saved, and a
+//! tch's optimiser keeps Adam's moments inside libtorch where they cannot be saved, and a
 //! resumed run must continue with the same moments to end on the same numbers as an
-//! uninterrupted one. So the update is written out here (Kingma & Ba 2015, Algorithm 1).
-use tch::nn::VarStore;
+//! uninterrupted one. So the update is written out here (Kingma & Ba 2015, Algorithm 1), on
+//! the network's flat parameter and gradient buffers: a few whole-buffer ops per step,
+//! whatever the number of layers.
 use tch::Tensor;
+
+use super::net::{Net, Shape};
 
 #[derive(Debug)]
 pub struct Adam {
@@ -14,99 +17,95 @@ pub struct Adam {
     pub eps: f64,
     /// Steps taken so far (for bias correction).
     pub step: i64,
-    /// (parameter name, first moment, second moment), sorted by name.
-    pub moments: Vec<(String, Tensor, Tensor)>,
+    shape: Shape,
+    /// First and second moments, in the network's flat layout.
+    m: Tensor,
+    v: Tensor,
 }
 
 impl Adam {
-    pub fn new(vars: &VarStore, lr: f64) -> Adam {
-        let moments = named(vars)
-            .into_iter()
-            .map(|(name, p)| (name, p.zeros_like(), p.zeros_like()))
-            .collect();
+    pub fn new(net: &Net, lr: f64) -> Adam {
+        let shape = net.shape();
         Adam {
             lr,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
             step: 0,
-            moments,
+            shape,
+            m: shape.zeros(),
+            v: shape.zeros(),
         }
     }
 
     /// An independent copy of the optimiser state, for the updated copy of the policy.
     pub fn duplicate(&self) -> Adam {
-        let _guard = tch::no_grad_guard();
         Adam {
-            moments: self
-                .moments
-                .iter()
-                .map(|(n, m, v)| (n.clone(), m.copy(), v.copy()))
-                .collect(),
+            m: self.m.copy(),
+            v: self.v.copy(),
             ..*self
         }
     }
 
-    /// Backpropagates `loss`, rescales all gradients so their global L2 norm is at most
-    /// `max_norm` (the "clip by global norm" of the PPO implementation-details list), takes
-    /// one Adam step and clears the gradients. Returns the norm before clipping.
-    pub fn backward_step_clip_norm(
-        &mut self,
-        vars: &VarStore,
-        loss: &Tensor,
-        max_norm: f64,
-    ) -> f64 {
-        let params = named(vars);
-        for (_, p) in &params {
-            p.shallow_clone().zero_grad();
+    /// (parameter name, first moment, second moment) as views, sorted by name: writing to
+    /// them writes the optimiser state (checkpoints save and restore through these).
+    pub fn moments(&self) -> Vec<(String, Tensor, Tensor)> {
+        self.shape
+            .named(&self.m)
+            .into_iter()
+            .zip(self.shape.named(&self.v))
+            .map(|((name, m), (_, v))| (name, m, v))
+            .collect()
+    }
+
+    /// Rescales `net`'s gradient so its global L2 norm is at most `max_norm` (the "clip by
+    /// global norm" of the PPO implementation-details list) and takes one Adam step. Returns
+    /// the norm before clipping.
+    pub fn step_clip_norm(&mut self, net: &Net, max_norm: f64) -> f64 {
+        let mut g = net.grad().shallow_clone();
+        // The one scalar read of the step: every read from a tensor is a synchronisation.
+        let norm = g.norm().double_value(&[]);
+        if norm > max_norm {
+            let _ = g.g_mul_scalar_(max_norm / (norm + 1e-6));
         }
-        loss.backward();
-        let _guard = tch::no_grad_guard();
-        let grads: Vec<Tensor> = params.iter().map(|(_, p)| p.grad()).collect();
-        // One scalar read for the global norm, not one per parameter: every read from a
-        // tensor is a synchronisation point.
-        let norms: Vec<Tensor> = grads
-            .iter()
-            .filter(|g| g.defined())
-            .map(|g| g.norm())
-            .collect();
-        let norm = if norms.is_empty() {
-            0.0
-        } else {
-            Tensor::stack(&norms, 0).norm().double_value(&[])
-        };
-        let scale = if norm > max_norm {
-            max_norm / (norm + 1e-6)
-        } else {
-            1.0
-        };
         self.step += 1;
         let c1 = 1.0 - self.beta1.powi(self.step as i32);
         let c2 = 1.0 - self.beta2.powi(self.step as i32);
-        // In place, few ops per tensor: on a small network the dispatch count, not the
-        // arithmetic, is what costs. m ← m + (1−β1)(g − m) is β1·m + (1−β1)·g.
-        for ((_, p), ((_, m, v), g)) in params.iter().zip(self.moments.iter_mut().zip(&grads)) {
-            if !g.defined() {
-                continue;
-            }
-            let mut g = g.shallow_clone();
-            if scale != 1.0 {
-                let _ = g.g_mul_scalar_(scale);
-            }
-            let _ = m.lerp_(&g, 1.0 - self.beta1);
-            let _ = v.lerp_(&g.square(), 1.0 - self.beta2);
-            let mut denom = v.sqrt();
-            let _ = denom.g_div_scalar_(c2.sqrt());
-            let _ = denom.g_add_scalar_(self.eps);
-            let _ = p.shallow_clone().addcdiv_(&(&*m * (-self.lr / c1)), &denom);
-        }
+        // m ← β1·m + (1−β1)·g and v ← β2·v + (1−β2)·g², as lerps toward g and g².
+        let _ = self.m.lerp_(&g, 1.0 - self.beta1);
+        let _ = self.v.lerp_(&g.square(), 1.0 - self.beta2);
+        let mut denom = self.v.sqrt();
+        let _ = denom.g_div_scalar_(c2.sqrt());
+        let _ = denom.g_add_scalar_(self.eps);
+        let _ = net
+            .params()
+            .shallow_clone()
+            .addcdiv_(&(&self.m * (-self.lr / c1)), &denom);
         norm
     }
 }
 
-/// Trainable variables sorted by name: a stable order for moments and checkpoints.
-pub fn named(vars: &VarStore) -> Vec<(String, Tensor)> {
-    let mut v: Vec<(String, Tensor)> = vars.variables().into_iter().collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Kind as DType;
+
+    /// One step on a known gradient moves every parameter by −lr·sign(g) (Adam's first step,
+    /// m̂ = g and v̂ = g²), after clipping to the global norm.
+    #[test]
+    fn first_step_is_lr_times_the_sign() {
+        let net = Net::new(2, 3, 1, 2, 0.0, &mut crate::rng::stream(1, &["adam"]));
+        let before = net.params().copy();
+        let _ = net.grad().shallow_clone().fill_(-3.0);
+        let mut adam = Adam::new(&net, 0.01);
+        let norm = adam.step_clip_norm(&net, 1.0);
+        let n = net.params().numel() as f64;
+        assert!((norm - 3.0 * n.sqrt()).abs() < 1e-4, "{norm}");
+        let moved = (net.params() - before - 0.01).abs().max().double_value(&[]);
+        assert!(moved < 1e-6, "{moved}");
+        let m = adam.moments();
+        assert_eq!(m.len(), net.named().len());
+        let first = m[0].1.abs().sum(DType::Float).double_value(&[]);
+        assert!(first > 0.0);
+    }
 }

@@ -96,7 +96,7 @@ impl Stage for PolicyParams {
             kind: self.rollout,
             options: bank.options,
         };
-        let adam = Adam::new(&net.vars, 3e-4);
+        let adam = Adam::new(&net, 3e-4);
         Ok(Artifact::Policy(Arc::new(Mutex::new(PolicyState {
             policy: Policy {
                 net,

@@ -7,6 +7,8 @@
 //! (learning rate, epochs, minibatches). Each answer here is one step of an episode whose
 //! reward arrives at once (the question-answer bandit of the seed paper), so GAE runs on
 //! length-1 episodes; [`gae`] is the general recursion so per-token rewards fit unchanged.
+mod objective;
+
 use rand::seq::SliceRandom;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -14,6 +16,7 @@ use tch::{Kind as DType, Tensor};
 
 use crate::policy::{Adam, Policy, Rollouts};
 use crate::rng::Rng;
+use objective::Minibatch;
 
 /// Which update rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -207,17 +210,12 @@ pub fn update(
 ) -> UpdateStats {
     let (batch, rewards, group_size) = (data.rollouts, data.rewards, data.group_size);
     let n = rewards.len();
-    let (ref_logp, old_logp) = tch::no_grad(|| {
-        let (ref_head, _) = reference.net.forward(&batch.features);
-        (
-            reference.log_prob(&ref_head, &batch.actions),
-            batch.log_probs.shallow_clone(),
-        )
-    });
+    let ref_logp = reference.score(&batch.features, &batch.actions).log_prob;
+    let old_logp = &batch.log_probs;
     let kl = match cfg.kl_estimator {
-        KlEstimator::K1 => &old_logp - &ref_logp,
+        KlEstimator::K1 => old_logp - &ref_logp,
         KlEstimator::K3 => {
-            let log_r = &ref_logp - &old_logp;
+            let log_r = &ref_logp - old_logp;
             log_r.exp() - 1.0 - &log_r
         }
     };
@@ -253,6 +251,15 @@ pub fn update(
     };
     let adv_t = Tensor::from_slice(&advantages.iter().map(|&a| a as f32).collect::<Vec<_>>());
     let ret_t = Tensor::from_slice(&returns.iter().map(|&a| a as f32).collect::<Vec<_>>());
+    let per_sample = [
+        &batch.features,
+        &batch.actions,
+        old_logp,
+        &adv_t,
+        &batch.values,
+        &ret_t,
+        &ref_logp,
+    ];
     let mut order: Vec<i64> = (0..n as i64).collect();
     let mb = n.div_ceil(cfg.minibatches as usize).max(1);
     // Per-minibatch statistics stay tensors until the end: reading a scalar out of a tensor
@@ -260,66 +267,42 @@ pub fn update(
     let (mut clipped, mut approx, mut vloss) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..cfg.epochs {
         order.shuffle(rng);
-        for chunk in order.chunks(mb) {
-            let idx = Tensor::from_slice(chunk);
-            let x = batch.features.index_select(0, &idx);
-            let (head, value) = policy.net.forward(&x);
-            let logp = policy.log_prob(&head, &batch.actions.index_select(0, &idx));
-            let old = old_logp.index_select(0, &idx);
-            let adv = adv_t.index_select(0, &idx);
-            let log_ratio = &logp - &old;
-            let ratio = log_ratio.exp();
-            let pg1 = -&adv * &ratio;
-            let pg2 = -&adv * ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip);
-            let pg_loss = pg1.maximum(&pg2).mean(DType::Float);
-            // The entropy bonus is off by default (TRL); building it anyway would cost a
-            // forward and backward pass of its own on every minibatch.
-            let mut loss = if cfg.entropy_coef > 0.0 {
-                pg_loss - cfg.entropy_coef * policy.entropy(&head).mean(DType::Float)
-            } else {
-                pg_loss
-            };
-            match cfg.algorithm {
-                Algorithm::Ppo => {
-                    let ret = ret_t.index_select(0, &idx);
-                    let v_old = batch.values.index_select(0, &idx);
-                    let v_clip = &v_old + (&value - &v_old).clamp(-cfg.value_clip, cfg.value_clip);
-                    let vf = (&value - &ret)
-                        .square()
-                        .maximum(&(v_clip - &ret).square())
-                        .mean(DType::Float)
-                        * 0.5;
-                    vloss.push(vf.detach());
-                    loss += cfg.vf_coef * vf;
-                }
-                Algorithm::Grpo => {
-                    let log_r = ref_logp.index_select(0, &idx) - &logp;
-                    let k3 = (log_r.exp() - 1.0 - &log_r).mean(DType::Float);
-                    loss += cfg.kl_coef * k3;
-                }
-                Algorithm::Rloo => {}
-            }
-            adam.backward_step_clip_norm(&policy.net.vars, &loss, cfg.max_grad_norm);
-            tch::no_grad(|| {
-                clipped.push(
-                    (&ratio - 1.0)
-                        .abs()
-                        .gt(cfg.clip)
-                        .to_kind(DType::Float)
-                        .mean(DType::Float),
-                );
-                approx.push(((&ratio - 1.0) - &log_ratio).mean(DType::Float));
-            });
+        // One gather per epoch; each minibatch is then a contiguous slice of it.
+        let perm = Tensor::from_slice(&order);
+        let shuffled: Vec<Tensor> = per_sample
+            .iter()
+            .map(|t| t.index_select(0, &perm))
+            .collect();
+        for start in (0..n).step_by(mb) {
+            let len = mb.min(n - start) as i64;
+            let [x, actions, old, adv, v_old, ret, ref_lp] =
+                std::array::from_fn(|i| shuffled[i].narrow(0, start as i64, len));
+            let scored = policy.score(&x, &actions);
+            let value = scored.value();
+            let g = objective::gradients(
+                cfg,
+                &Minibatch {
+                    log_prob: &scored.log_prob,
+                    old_log_prob: &old,
+                    advantages: &adv,
+                    value: &value,
+                    old_value: &v_old,
+                    returns: &ret,
+                    ref_log_prob: &ref_lp,
+                },
+            );
+            policy.backward(&scored, &g.log_prob, g.value.as_ref(), g.entropy);
+            adam.step_clip_norm(&policy.net, cfg.max_grad_norm);
+            clipped.push(g.clip_fraction);
+            approx.push(g.approx_kl);
+            vloss.extend(g.value_loss);
         }
     }
-    let entropy = tch::no_grad(|| {
-        let (head, _) = policy.net.forward(&batch.features);
-        policy.entropy(&head).mean(DType::Float).double_value(&[])
-    });
+    let head = policy.net.forward(&batch.features).head();
     UpdateStats {
         reward: rewards.iter().sum::<f64>() / n as f64,
         kl: kl_values.iter().sum::<f64>() / n as f64,
-        entropy,
+        entropy: policy.entropy(&head).mean(DType::Float).double_value(&[]),
         clip_fraction: mean_of(&clipped),
         value_loss: mean_of(&vloss),
         approx_kl: mean_of(&approx),
