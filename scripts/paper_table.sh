@@ -11,21 +11,29 @@ bin="${CARGO_TARGET_DIR:-${CHORUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chorus}
 out="${OUT:-$here/runs/paper-table}"
 rules=("$@")
 [[ ${#rules[@]} -gt 0 ]] || rules=(min max mean adaptive_alpha group_dro tilted)
+# Each run prints its folder first; only those folders are read, so runs of an older chorus
+# (another identity hash) left under $out never mix into the table.
+folders=()
 for rule in "${rules[@]}"; do
   for seed in 1 2 3 4 5; do
-    "$bin" run "$here/pipelines/paper.yaml" -s aggregate.rule="$rule" -s seed="$seed" --out "$out/$rule" >/dev/null 2>&1
+    printed="$("$bin" run "$here/pipelines/paper.yaml" -s aggregate.rule="$rule" -s seed="$seed" --out "$out/$rule" 2>/dev/null)"
+    folders+=("$rule=${printed%%$'\n'*}")
   done
 done
-python3 - "$out" "${rules[@]}" <<'PY'
-import csv, glob, math, statistics, sys
-out, rules = sys.argv[1], sys.argv[2:]
+python3 - "${folders[@]}" <<'PY'
+import csv, json, math, statistics, sys
+folders = {}
+for arg in sys.argv[1:]:
+    rule, path = arg.split("=", 1)
+    folders.setdefault(rule, []).append(path)
+rules = list(folders)
 T = 2.776  # t_{0.975, 4}
 print(f"| rule | mean alignment | worst-group alignment | Jain's index |")
 print(f"|---|---|---|---|")
 for rule in rules:
     cols = {"mean": [], "worst_group": [], "jain": []}
-    for path in sorted(glob.glob(f"{out}/{rule}/*/summary.csv")):
-        for row in csv.DictReader(open(path)):
+    for folder in folders[rule]:
+        for row in csv.DictReader(open(f"{folder}/summary.csv")):
             if row["stage"] == "evaluate":
                 for c in cols:
                     cols[c].append(float(row[c]))
@@ -35,12 +43,11 @@ for rule in rules:
         return f"{m:.4f} ± {h:.4f}"
     print(f"| {rule} (n={len(cols['mean'])}) | {ci(cols['mean'])} | {ci(cols['worst_group'])} | {ci(cols['jain'])} |")
 
-import json
 def by_seed(rule):
     d = {}
-    for path in glob.glob(f"{out}/{rule}/*/summary.csv"):
-        seed = json.load(open(path.replace("summary.csv", "manifest.json")))["seed"]
-        for row in csv.DictReader(open(path)):
+    for folder in folders[rule]:
+        seed = json.load(open(f"{folder}/manifest.json"))["seed"]
+        for row in csv.DictReader(open(f"{folder}/summary.csv")):
             if row["stage"] == "evaluate":
                 d[seed] = {c: float(row[c]) for c in ("mean", "worst_group", "jain")}
     return d
