@@ -1,7 +1,7 @@
 """PyTorch reference for the `ppo_update_256` bench (core/benches/learning.rs).
 
 The same network (Linear 32→64 tanh, 64→64 tanh, policy head 64→4, value head 64→1,
-learned log-std), the same batch of 256 and the same update as core/src/ppo.rs with the
+learned log-std), the same batch of 256 and the same update as core/src/ppo/mod.rs with the
 default PpoConfig: reference log-probs under no_grad, k1 KL, shaped reward r − β·KL,
 advantage = shaped − V (GAE on one-step episodes) whitened, 4 epochs × 4 shuffled
 minibatches of 64, clipped ratio, clipped value loss, global grad-norm clip, Adam 3e-4, the
@@ -141,7 +141,7 @@ def update(net, reference, opt, kind, x, actions, old_logp, old_values, rewards)
     }
 
 
-def bench(kind, seconds, warmup):
+def bench(kind, seconds, warmup, fused_adam):
     torch.manual_seed(7)
     net = Net()
     reference = Net()
@@ -150,7 +150,7 @@ def bench(kind, seconds, warmup):
     x = torch.randn(BATCH, INPUTS)
     actions, old_logp, old_values = sample(net, kind, x)
     rewards = torch.rand(BATCH)
-    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    opt = torch.optim.Adam(net.parameters(), lr=LR, fused=fused_adam or None)
 
     def reset():
         """Back to the initial weights and a fresh Adam, untimed (criterion's setup)."""
@@ -180,12 +180,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per kind")
     parser.add_argument("--warmup", type=float, default=3.0, help="untimed seconds per kind")
+    parser.add_argument(
+        "--fused-adam",
+        action="store_true",
+        help="torch.optim.Adam(fused=True): one kernel for all parameters, not the CPU default",
+    )
     args = parser.parse_args()
     # One intra-op thread, as chorus's runner sets for every task.
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread")
     for kind in ("choice", "distribution"):
-        bench(kind, args.seconds, args.warmup)
+        bench(kind, args.seconds, args.warmup, args.fused_adam)
 
 
 if __name__ == "__main__":
