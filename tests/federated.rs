@@ -263,6 +263,48 @@ fn empty_split_and_bad_resumes_are_clear_errors() {
     assert!(err.contains("different pipeline"), "{err}");
 }
 
+/// A learning rate far too high makes the update's gradient non-finite: the run stops in that
+/// round naming the stage and the fix, with the weights never overwritten by NaN and nothing
+/// non-finite in the records.
+#[test]
+fn a_diverging_update_stops_the_run_with_its_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(
+        tmp.path(),
+        &LOOP.replace(
+            "{id: ppo, kind: ppo, needs: [policy, rollout, aggregate]}",
+            "{id: ppo, kind: ppo, needs: [policy, rollout, aggregate], params: {lr: 1000}}",
+        ),
+    );
+    let out = tmp.path().join("out");
+    let o = chorus(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for expected in [
+        "stage `ppo` failed (round 1)",
+        "diverged",
+        "lower `lr` (now 1e3)",
+    ] {
+        assert!(err.contains(expected), "expected `{expected}` in\n{err}");
+    }
+    let dir = run_dir(&out);
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"status\": \"failed\""), "{manifest}");
+    assert!(!dir.join("checkpoint.json").exists());
+    let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert!(!metrics.is_empty());
+    for line in metrics.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let value = row["value"].as_f64();
+        assert!(value.is_some_and(f64::is_finite), "{line}");
+    }
+}
+
 /// The loop's feedback edge is drawn in both graph formats, marked as the next round's.
 #[test]
 fn graph_shows_the_carried_policy() {

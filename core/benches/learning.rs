@@ -95,7 +95,8 @@ fn ppo_update(c: &mut Criterion) {
                         black_box(&data),
                         &cfg,
                         &mut rng,
-                    );
+                    )
+                    .expect("the benchmark's update stays finite");
                     (r, stats)
                 },
                 BatchSize::SmallInput,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind as DType, Tensor};
 
 use crate::metric::js_distance;
-use crate::policy::{stack, Adam, Net};
+use crate::policy::{stack, Adam, Net, NonFiniteGradient};
 use crate::rng::Rng;
 use crate::stage::{GroupShard, Oracle};
 
@@ -124,6 +124,15 @@ impl RewardModelConfig {
     }
 }
 
+/// A reward model's training stopped on a non-finite gradient.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("its reward model diverged at epoch {epoch} ({cause}); lower `lr` (now {lr:e})")]
+pub struct TrainingDiverged {
+    pub epoch: u32,
+    pub lr: f64,
+    pub cause: NonFiniteGradient,
+}
+
 /// One group's scorer: its predictions for every question of the bank (computed once).
 #[derive(Debug)]
 pub struct GroupScorer {
@@ -142,7 +151,7 @@ impl GroupScorer {
         options: usize,
         cfg: &RewardModelConfig,
         rng: &mut Rng,
-    ) -> GroupScorer {
+    ) -> Result<GroupScorer, TrainingDiverged> {
         let net = Net::new(features[0].len(), cfg.hidden as usize, 1, options, 0.0, rng);
         let mut adam = Adam::new(&net, cfg.lr);
         let x = stack(&shard.questions, features);
@@ -151,24 +160,29 @@ impl GroupScorer {
             Tensor::from_slice(&shard.answers.iter().map(|&a| a as f32).collect::<Vec<_>>())
                 .view([n as i64, options as i64]);
         let mass = target.sum_dim_intlist(-1, true, DType::Float);
-        for _ in 0..cfg.epochs {
+        for epoch in 1..=cfg.epochs {
             // Loss −(1/n) Σ_i Σ_k t_ik log p_ik; its gradient in the logits is
             // (p_i · Σ_k t_ik − t_i)/n.
             let acts = net.forward(&x);
             let p = acts.head().softmax(-1, DType::Float);
             let d_head = (p * &mass - &target) / n as f64;
             net.backward(&acts, &d_head, None, None);
-            adam.step_clip_norm(&net, 1.0);
+            adam.step_clip_norm(&net, 1.0)
+                .map_err(|cause| TrainingDiverged {
+                    epoch,
+                    lr: cfg.lr,
+                    cause,
+                })?;
         }
         let all: Vec<usize> = (0..features.len()).collect();
         let head = net.forward(&stack(&all, features)).head();
         let predicted = Vec::<f32>::try_from(head.softmax(-1, DType::Float).flatten(0, -1))
             .expect("f32 predictions");
-        GroupScorer {
+        Ok(GroupScorer {
             options,
             predicted: predicted.into_iter().map(f64::from).collect(),
             shape: cfg.reward,
-        }
+        })
     }
 
     /// The true distributions of group `g` as its scorer (oracle mode).

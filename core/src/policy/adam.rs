@@ -9,6 +9,13 @@ use tch::Tensor;
 
 use super::net::{Net, Shape};
 
+/// A step refused because the gradient is not finite: the update has diverged (typically a
+/// learning rate far too high). Parameters and moments are left as they were, so the last
+/// good state, and any checkpoint of it, stays intact.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("the gradient norm is {0}")]
+pub struct NonFiniteGradient(pub f64);
+
 #[derive(Debug)]
 pub struct Adam {
     pub lr: f64,
@@ -61,10 +68,13 @@ impl Adam {
     /// Rescales `net`'s gradient so its global L2 norm is at most `max_norm` (the "clip by
     /// global norm" of the PPO implementation-details list) and takes one Adam step. Returns
     /// the norm before clipping.
-    pub fn step_clip_norm(&mut self, net: &Net, max_norm: f64) -> f64 {
+    pub fn step_clip_norm(&mut self, net: &Net, max_norm: f64) -> Result<f64, NonFiniteGradient> {
         let mut g = net.grad().shallow_clone();
         // The one scalar read of the step: every read from a tensor is a synchronisation.
         let norm = g.norm().double_value(&[]);
+        if !norm.is_finite() {
+            return Err(NonFiniteGradient(norm));
+        }
         if norm > max_norm {
             let _ = g.g_mul_scalar_(max_norm / (norm + 1e-6));
         }
@@ -81,7 +91,7 @@ impl Adam {
             .params()
             .shallow_clone()
             .addcdiv_(&(&self.m * (-self.lr / c1)), &denom);
-        norm
+        Ok(norm)
     }
 }
 
@@ -98,7 +108,7 @@ mod tests {
         let before = net.params().copy();
         let _ = net.grad().shallow_clone().fill_(-3.0);
         let mut adam = Adam::new(&net, 0.01);
-        let norm = adam.step_clip_norm(&net, 1.0);
+        let norm = adam.step_clip_norm(&net, 1.0).expect("a finite gradient");
         let n = net.params().numel() as f64;
         assert!((norm - 3.0 * n.sqrt()).abs() < 1e-4, "{norm}");
         let moved = (net.params() - before - 0.01).abs().max().double_value(&[]);
@@ -107,5 +117,22 @@ mod tests {
         assert_eq!(m.len(), net.named().len());
         let first = m[0].1.abs().sum(DType::Float).double_value(&[]);
         assert!(first > 0.0);
+    }
+
+    /// A NaN or infinite gradient is refused and changes nothing.
+    #[test]
+    fn a_non_finite_gradient_is_refused() {
+        let net = Net::new(2, 3, 1, 2, 0.0, &mut crate::rng::stream(1, &["adam"]));
+        let mut adam = Adam::new(&net, 0.01);
+        let _ = net.grad().shallow_clone().fill_(1.0);
+        adam.step_clip_norm(&net, 1.0).expect("a finite gradient");
+        let (params, m) = (net.params().copy(), adam.moments()[0].1.copy());
+        for bad in [f64::NAN, f64::INFINITY] {
+            let _ = net.grad().shallow_clone().fill_(bad);
+            let err = adam.step_clip_norm(&net, 1.0).expect_err("refused");
+            assert!(!err.0.is_finite());
+            assert!(net.params().equal(&params) && adam.moments()[0].1.equal(&m));
+            assert_eq!(adam.step, 1);
+        }
     }
 }

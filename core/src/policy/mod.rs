@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tch::{Kind as DType, Tensor};
 
-pub use adam::Adam;
+pub use adam::{Adam, NonFiniteGradient};
 pub use net::{Activations, Net};
 
 use crate::rng::Rng;

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tch::{Kind as DType, Tensor};
 
-use crate::policy::{Adam, Policy, Rollouts};
+use crate::policy::{Adam, NonFiniteGradient, Policy, Rollouts};
 use crate::rng::Rng;
 use objective::Minibatch;
 
@@ -199,6 +199,17 @@ pub struct Batch<'a> {
     pub group_size: usize,
 }
 
+/// The update diverged: a minibatch's gradient was not finite. The policy keeps the
+/// parameters of the last finite step.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the policy update diverged at epoch {epoch}, minibatch {minibatch} ({cause}); lower `lr` (now {lr:e})")]
+pub struct Diverged {
+    pub epoch: u32,
+    pub minibatch: usize,
+    pub lr: f64,
+    pub cause: NonFiniteGradient,
+}
+
 /// One round's update of `policy` toward higher aggregated reward, pulled toward `reference`.
 pub fn update(
     policy: &Policy,
@@ -207,7 +218,7 @@ pub fn update(
     data: &Batch<'_>,
     cfg: &PpoConfig,
     rng: &mut Rng,
-) -> UpdateStats {
+) -> Result<UpdateStats, Diverged> {
     let (batch, rewards, group_size) = (data.rollouts, data.rewards, data.group_size);
     let n = rewards.len();
     let ref_logp = reference.score(&batch.features, &batch.actions).log_prob;
@@ -265,7 +276,7 @@ pub fn update(
     // Per-minibatch statistics stay tensors until the end: reading a scalar out of a tensor
     // is a synchronisation point, and there are 16 minibatches per update by default.
     let (mut clipped, mut approx, mut vloss) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..cfg.epochs {
+    for epoch in 1..=cfg.epochs {
         order.shuffle(rng);
         // One gather per epoch; each minibatch is then a contiguous slice of it.
         let perm = Tensor::from_slice(&order);
@@ -273,7 +284,7 @@ pub fn update(
             .iter()
             .map(|t| t.index_select(0, &perm))
             .collect();
-        for start in (0..n).step_by(mb) {
+        for (minibatch, start) in (0..n).step_by(mb).enumerate() {
             let len = mb.min(n - start) as i64;
             let [x, actions, old, adv, v_old, ret, ref_lp] =
                 std::array::from_fn(|i| shuffled[i].narrow(0, start as i64, len));
@@ -292,21 +303,27 @@ pub fn update(
                 },
             );
             policy.backward(&scored, &g.log_prob, g.value.as_ref(), g.entropy);
-            adam.step_clip_norm(&policy.net, cfg.max_grad_norm);
+            adam.step_clip_norm(&policy.net, cfg.max_grad_norm)
+                .map_err(|cause| Diverged {
+                    epoch,
+                    minibatch: minibatch + 1,
+                    lr: adam.lr,
+                    cause,
+                })?;
             clipped.push(g.clip_fraction);
             approx.push(g.approx_kl);
             vloss.extend(g.value_loss);
         }
     }
     let head = policy.net.forward(&batch.features).head();
-    UpdateStats {
+    Ok(UpdateStats {
         reward: rewards.iter().sum::<f64>() / n as f64,
         kl: kl_values.iter().sum::<f64>() / n as f64,
         entropy: policy.entropy(&head).mean(DType::Float).double_value(&[]),
         clip_fraction: mean_of(&clipped),
         value_loss: mean_of(&vloss),
         approx_kl: mean_of(&approx),
-    }
+    })
 }
 
 /// The mean of scalar tensors, read once (0 for none, as RLOO/GRPO have no value loss).

@@ -28,7 +28,8 @@ impl Stage for PpoConfig {
             rewards: &aggregated.rewards,
             group_size: batch.samples_per_question,
         };
-        let stats = update(&policy, &state.reference, &mut adam, &data, self, &mut rng);
+        let stats = update(&policy, &state.reference, &mut adam, &data, self, &mut rng)
+            .map_err(|e| StageError(e.to_string()))?;
         Ok(Artifact::Policy(Arc::new(Mutex::new(PolicyState {
             policy,
             reference: Policy {

@@ -50,6 +50,7 @@ impl Stage for RewardModelConfig {
                         self,
                         &mut rng,
                     )
+                    .map_err(|e| StageError(e.to_string()))?
                 }
             })
         })?;
