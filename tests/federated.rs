@@ -200,6 +200,21 @@ fn loop_bad_inputs_are_clear_errors() {
             &["groups.count"],
         ),
         ("options: 4,", "options: 1,", &["at least 2 options"]),
+        (
+            "params: {epochs: 50}",
+            "params: {epochs: 50, source: oracle, fedavg: {rounds: 2}}",
+            &["fedavg", "oracle"],
+        ),
+        (
+            "params: {epochs: 50}",
+            "params: {epochs: 0}",
+            &["epochs", "fedavg"],
+        ),
+        (
+            "params: {epochs: 50}",
+            "params: {epochs: 50, fedavg: {rounds: 0}}",
+            &["fedavg.rounds"],
+        ),
     ];
     for (from, to, expect) in cases {
         let file = write(tmp.path(), &LOOP.replace(from, to));
@@ -303,6 +318,43 @@ fn a_diverging_update_stops_the_run_with_its_cause() {
         let value = row["value"].as_f64();
         assert!(value.is_some_and(f64::is_finite), "{line}");
     }
+}
+
+/// FedAvg rounds run end to end, log each group's held-out reward-model quality, and give
+/// the same numbers on a second run (groups train in parallel; the average is ordered).
+#[test]
+fn fedavg_runs_and_is_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(
+        tmp.path(),
+        &LOOP.replace("rounds: 60", "rounds: 2").replace(
+            "params: {epochs: 50}",
+            "params: {epochs: 20, fedavg: {rounds: 3, local_epochs: 5}}",
+        ),
+    );
+    let a = run_into(&file, &tmp.path().join("a"));
+    let b = chorus(&[
+        "run",
+        file.to_str().unwrap(),
+        "--force",
+        "--out",
+        tmp.path().join("b").to_str().unwrap(),
+    ]);
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let b = run_dir(&tmp.path().join("b"));
+    let read = |d: &Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    let quality: Vec<(String, f64)> = read(&a)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["metric"] == "reward_model_alignment")
+        .map(|r| (r["group"].to_string(), r["value"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(quality.len(), 4, "one reading per group: {quality:?}");
+    assert!(
+        quality.iter().all(|(_, v)| *v > 0.5 && *v <= 1.0),
+        "{quality:?}"
+    );
+    assert_eq!(read(&a), read(&b));
 }
 
 /// The loop's feedback edge is drawn in both graph formats, marked as the next round's.

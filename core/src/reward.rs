@@ -3,7 +3,9 @@
 //! A group's model predicts its answer distribution for a question (a preference predictor,
 //! as in PluralLLM), and scores an answer by how well it fits the prediction. In `oracle` mode
 //! the group's true distribution stands in for the model, for controlled studies. Nothing
-//! in this module ever sees another group's data: [`GroupScorer::train`] takes one shard.
+//! in this module ever sees another group's data: [`GroupScorer::fit`] takes one shard. With
+//! federated averaging the server sees the groups' model weights, never their data
+//! ([`average`]).
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tch::{Kind as DType, Tensor};
@@ -84,6 +86,26 @@ pub struct RewardModelConfig {
     /// Adam learning rate.
     #[serde(default = "d_lr")]
     pub lr: f64,
+    /// Federated averaging before the local training: the groups first train one shared model
+    /// together, then each fine-tunes it for `epochs` on its own shard (0: every group scores
+    /// with the shared model). Off by default: each group trains alone from its own init.
+    #[serde(default)]
+    pub fedavg: Option<FedAvg>,
+}
+
+/// FedAvg (McMahan et al. 2017) across the groups' reward models, followed by local
+/// adaptation: each round every group trains a copy of the shared model on its own shard
+/// and the server replaces the shared model by the shard-size-weighted mean of the copies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FedAvg {
+    /// Communication rounds; 10.
+    #[serde(default = "d_fed_rounds")]
+    pub rounds: u32,
+    /// Full-batch epochs each group trains per round (Adam moments fresh each round, so the
+    /// server keeps no optimiser state per group); 20.
+    #[serde(default = "d_local_epochs")]
+    pub local_epochs: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -108,14 +130,37 @@ fn d_epochs() -> u32 {
 fn d_lr() -> f64 {
     1e-2
 }
+fn d_fed_rounds() -> u32 {
+    10
+}
+fn d_local_epochs() -> u32 {
+    20
+}
 
 impl RewardModelConfig {
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if self.hidden == 0 {
             return Err(("hidden", "`hidden` must be at least 1".to_owned()));
         }
-        if self.epochs == 0 {
-            return Err(("epochs", "`epochs` must be at least 1".to_owned()));
+        if self.epochs == 0 && self.fedavg.is_none() {
+            return Err((
+                "epochs",
+                "`epochs` must be at least 1 (0 is allowed only with `fedavg`, where the groups score with the shared model)".to_owned(),
+            ));
+        }
+        if let Some(fed) = &self.fedavg {
+            if self.source == Source::Oracle {
+                return Err((
+                    "fedavg",
+                    "`fedavg` trains reward models, and `source: oracle` has none; remove one of the two".to_owned(),
+                ));
+            }
+            if fed.rounds == 0 || fed.local_epochs == 0 {
+                return Err((
+                    "fedavg",
+                    "`fedavg.rounds` and `fedavg.local_epochs` must be at least 1".to_owned(),
+                ));
+            }
         }
         if self.lr <= 0.0 {
             return Err(("lr", format!("`lr` is {}; it must be > 0", self.lr)));
@@ -143,46 +188,62 @@ pub struct GroupScorer {
 }
 
 impl GroupScorer {
-    /// Fits group `g`'s predictor on its own shard: cross-entropy between the predicted
-    /// distribution and the shard's empirical answer shares, full-batch Adam.
-    pub fn train(
-        shard: &GroupShard,
+    /// A fresh predictor over `features` (one tanh layer of `cfg.hidden`).
+    pub fn init(
         features: &[Vec<f32>],
         options: usize,
         cfg: &RewardModelConfig,
         rng: &mut Rng,
-    ) -> Result<GroupScorer, TrainingDiverged> {
-        let net = Net::new(features[0].len(), cfg.hidden as usize, 1, options, 0.0, rng);
-        let mut adam = Adam::new(&net, cfg.lr);
+    ) -> Net {
+        Net::new(features[0].len(), cfg.hidden as usize, 1, options, 0.0, rng)
+    }
+
+    /// Trains `net` in place on one shard for `epochs`: cross-entropy between the predicted
+    /// distribution and the shard's empirical answer shares, full-batch Adam from fresh
+    /// moments.
+    pub fn fit(
+        net: &Net,
+        shard: &GroupShard,
+        features: &[Vec<f32>],
+        epochs: u32,
+        lr: f64,
+    ) -> Result<(), TrainingDiverged> {
+        let mut adam = Adam::new(net, lr);
         let x = stack(&shard.questions, features);
         let n = shard.questions.len();
         let target =
             Tensor::from_slice(&shard.answers.iter().map(|&a| a as f32).collect::<Vec<_>>())
-                .view([n as i64, options as i64]);
+                .view([n as i64, -1]);
         let mass = target.sum_dim_intlist(-1, true, DType::Float);
-        for epoch in 1..=cfg.epochs {
+        for epoch in 1..=epochs {
             // Loss −(1/n) Σ_i Σ_k t_ik log p_ik; its gradient in the logits is
             // (p_i · Σ_k t_ik − t_i)/n.
             let acts = net.forward(&x);
             let p = acts.head().softmax(-1, DType::Float);
             let d_head = (p * &mass - &target) / n as f64;
             net.backward(&acts, &d_head, None, None);
-            adam.step_clip_norm(&net, 1.0)
-                .map_err(|cause| TrainingDiverged {
-                    epoch,
-                    lr: cfg.lr,
-                    cause,
-                })?;
+            adam.step_clip_norm(net, 1.0)
+                .map_err(|cause| TrainingDiverged { epoch, lr, cause })?;
         }
+        Ok(())
+    }
+
+    /// The scorer of a trained predictor: its predictions for every question of the bank.
+    pub fn from_net(
+        net: &Net,
+        features: &[Vec<f32>],
+        options: usize,
+        shape: RewardShape,
+    ) -> GroupScorer {
         let all: Vec<usize> = (0..features.len()).collect();
         let head = net.forward(&stack(&all, features)).head();
         let predicted = Vec::<f32>::try_from(head.softmax(-1, DType::Float).flatten(0, -1))
             .expect("f32 predictions");
-        Ok(GroupScorer {
+        GroupScorer {
             options,
             predicted: predicted.into_iter().map(f64::from).collect(),
-            shape: cfg.reward,
-        })
+            shape,
+        }
     }
 
     /// The true distributions of group `g` as its scorer (oracle mode).
@@ -216,6 +277,33 @@ impl GroupScorer {
             .map(|(&q, a)| self.shape.reward(a, self.predicted(q)))
             .collect()
     }
+}
+
+/// FedAvg's server step: the mean of the groups' parameters weighted by `weights` (their
+/// shard sizes), as a new network.
+pub fn average(nets: &[Net], weights: &[f64]) -> Net {
+    let total: f64 = weights.iter().sum();
+    let mean = nets[0].duplicate();
+    let mut params = mean.params().shallow_clone();
+    let _ = params.zero_();
+    for (net, w) in nets.iter().zip(weights) {
+        params += net.params() * (w / total);
+    }
+    mean
+}
+
+/// Mean alignment (1 − JS distance) of a scorer's predictions with the truth on `questions`:
+/// how well a reward model knows its group where it was not trained.
+pub fn held_out_alignment(
+    scorer: &GroupScorer,
+    truth: impl Fn(usize) -> Vec<f64>,
+    questions: &[usize],
+) -> f64 {
+    let total: f64 = questions
+        .iter()
+        .map(|&q| 1.0 - js_distance(scorer.predicted(q), &truth(q)))
+        .sum();
+    total / questions.len().max(1) as f64
 }
 
 /// Expected calibration error of a scorer's top-1 prediction against the true majority answer
@@ -271,5 +359,24 @@ mod tests {
         // W1 between point masses on the first and last of 3 options is 2 = K − 1: reward 0.
         assert!(Wasserstein.reward(&[1.0, 0.0, 0.0], &[0.0, 0.0, 1.0]).abs() < 1e-12);
         assert!((Wasserstein.reward(&[1.0, 0.0, 0.0], &[0.0, 1.0, 0.0]) - 0.5).abs() < 1e-12);
+    }
+
+    /// FedAvg's server step is the weighted mean of the parameters, whatever their values.
+    #[test]
+    fn average_weights_by_shard_size() {
+        use crate::policy::Net;
+        let nets: Vec<Net> = [1.0, 5.0]
+            .iter()
+            .map(|&v| {
+                let net = Net::new(2, 3, 1, 2, 0.0, &mut crate::rng::stream(1, &["avg"]));
+                let _ = net.params().shallow_clone().fill_(v);
+                net
+            })
+            .collect();
+        let mean = super::average(&nets, &[30.0, 10.0]);
+        // (30·1 + 10·5) / 40 = 2 everywhere; the inputs are untouched.
+        let dev = (mean.params() - 2.0).abs().max().double_value(&[]);
+        assert!(dev < 1e-6, "{dev}");
+        assert_eq!(nets[1].params().double_value(&[0]), 5.0);
     }
 }

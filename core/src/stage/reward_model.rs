@@ -1,28 +1,48 @@
-//! The `reward_model` stage: every group trains its own scorer on its own shard, in parallel.
-use std::sync::Arc;
+//! The `reward_model` stage: every group trains its own scorer on its own shard, in parallel,
+//! optionally after federated averaging rounds in which the server sees only model weights.
+use std::sync::{Arc, Mutex};
 
 use super::artifact::Reading;
+use super::split::Split;
 use super::{Artifact, Context, Inputs, Stage, StageError};
-use crate::reward::{calibration_error, GroupScorer, RewardModelConfig, Source};
+use crate::policy::Net;
+use crate::reward::{
+    average, calibration_error, held_out_alignment, FedAvg, GroupScorer, RewardModelConfig, Source,
+};
 
-/// The groups' scorers, index = group. Each was built from one shard only.
+/// The groups' scorers, index = group. Each was trained on one shard only (after FedAvg,
+/// starting from a model the groups trained together through weights).
 #[derive(Debug)]
 pub struct Scorers {
     pub groups: Vec<String>,
     pub scorers: Vec<GroupScorer>,
-    /// Calibration of each learned model on held-out questions (none in oracle mode).
-    pub ece: Option<Vec<f64>>,
+    /// Each learned model on held-out questions (none in oracle mode).
+    pub quality: Option<Vec<Quality>>,
+}
+
+/// How well a learned reward model knows its group on questions it never trained on.
+#[derive(Debug, Clone, Copy)]
+pub struct Quality {
+    /// Expected calibration error of the top-1 prediction.
+    pub ece: f64,
+    /// Mean 1 − JS distance between predicted and true distributions.
+    pub alignment: f64,
 }
 
 impl Scorers {
     pub fn readings(&self) -> Vec<Reading> {
-        let Some(ece) = &self.ece else {
+        let Some(quality) = &self.quality else {
             return Vec::new();
         };
         self.groups
             .iter()
-            .zip(ece)
-            .map(|(g, e)| Reading::group(g, "reward_model_ece", *e))
+            .zip(quality)
+            .flat_map(|(g, q)| {
+                [
+                    Reading::group(g, "reward_model_ece", q.ece),
+                    Reading::group(g, "reward_model_alignment", q.alignment),
+                ]
+            })
             .collect()
     }
 }
@@ -32,43 +52,107 @@ impl Stage for RewardModelConfig {
         let split = inputs.split()?;
         let names = split.group_names();
         let bank = &split.bank;
-        let scorers = ctx.per_group(&names, |g| {
-            Ok(match self.source {
-                Source::Oracle => GroupScorer::oracle(
+        let diverged = |e: crate::reward::TrainingDiverged| StageError(e.to_string());
+        let scorers = match (self.source, &self.fedavg) {
+            (Source::Oracle, _) => ctx.per_group(&names, |g| {
+                Ok(GroupScorer::oracle(
                     &split.oracle,
                     g,
                     bank.features.len(),
                     bank.options,
                     self.reward,
-                ),
-                Source::Model => {
-                    let mut rng = ctx.rng(&["group", &names[g]]);
-                    GroupScorer::train(
-                        &split.shards[g],
+                ))
+            })?,
+            (Source::Model, fedavg) => {
+                let shared = match fedavg {
+                    Some(fed) => Some(Mutex::new(federate(ctx, split, &names, self, fed)?)),
+                    None => None,
+                };
+                ctx.per_group(&names, |g| {
+                    let net = match &shared {
+                        Some(shared) => copy_of(shared)?,
+                        None => GroupScorer::init(
+                            &bank.features,
+                            bank.options,
+                            self,
+                            &mut ctx.rng(&["group", &names[g]]),
+                        ),
+                    };
+                    GroupScorer::fit(&net, &split.shards[g], &bank.features, self.epochs, self.lr)
+                        .map_err(diverged)?;
+                    Ok(GroupScorer::from_net(
+                        &net,
                         &bank.features,
                         bank.options,
-                        self,
-                        &mut rng,
-                    )
-                    .map_err(|e| StageError(e.to_string()))?
-                }
-            })
-        })?;
-        // Calibration is the experimenter's check of each model against the truth; the
-        // models themselves never saw it.
-        let ece = (self.source == Source::Model).then(|| {
+                        self.reward,
+                    ))
+                })?
+            }
+        };
+        // Quality is the experimenter's check of each model against the truth; the models
+        // themselves never saw it.
+        let quality = (self.source == Source::Model).then(|| {
             scorers
                 .iter()
                 .enumerate()
                 .map(|(g, s)| {
-                    calibration_error(s, |q| split.oracle.distribution(g, q).to_vec(), &bank.eval)
+                    let truth = |q| split.oracle.distribution(g, q).to_vec();
+                    Quality {
+                        ece: calibration_error(s, truth, &bank.eval),
+                        alignment: held_out_alignment(s, truth, &bank.eval),
+                    }
                 })
                 .collect()
         });
         Ok(Artifact::Scorers(Arc::new(Scorers {
             groups: names,
             scorers,
-            ece,
+            quality,
         })))
     }
+}
+
+/// FedAvg rounds: every group trains a copy of the shared model on its own shard, in
+/// parallel, and the copies are averaged weighted by shard size (questions answered).
+fn federate(
+    ctx: &Context<'_>,
+    split: &Split,
+    names: &[String],
+    cfg: &RewardModelConfig,
+    fed: &FedAvg,
+) -> Result<Net, StageError> {
+    let bank = &split.bank;
+    let mut shared =
+        GroupScorer::init(&bank.features, bank.options, cfg, &mut ctx.rng(&["fedavg"]));
+    let weights: Vec<f64> = split
+        .shards
+        .iter()
+        .map(|s| s.questions.len() as f64)
+        .collect();
+    for round in 1..=fed.rounds {
+        let broadcast = Mutex::new(shared);
+        let local = ctx.per_group(names, |g| {
+            let net = copy_of(&broadcast)?;
+            GroupScorer::fit(
+                &net,
+                &split.shards[g],
+                &bank.features,
+                fed.local_epochs,
+                cfg.lr,
+            )
+            .map_err(|e| StageError(format!("FedAvg round {round}: {e}")))?;
+            Ok(net)
+        })?;
+        shared = average(&local, &weights);
+    }
+    Ok(shared)
+}
+
+/// A group's own copy of the shared model (libtorch tensors may move between threads but not
+/// be read from two at once, hence the lock).
+fn copy_of(shared: &Mutex<Net>) -> Result<Net, StageError> {
+    let net = shared.lock().map_err(|_| {
+        StageError("the shared reward model was poisoned by a failed copy".to_owned())
+    })?;
+    Ok(net.duplicate())
 }
