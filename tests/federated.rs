@@ -52,6 +52,22 @@ fn run_into(file: &Path, out: &Path) -> PathBuf {
     run_dir(out)
 }
 
+/// Runs the loop with `from` replaced by `to`, which must fail as a user error (exit 2);
+/// returns stderr and the output folder.
+fn run_failing(tmp: &Path, from: &str, to: &str) -> (String, PathBuf) {
+    let file = write(tmp, &LOOP.replace(from, to));
+    let out = tmp.join("out");
+    let o = chorus(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    (err, out)
+}
+
 fn run_dir(out: &Path) -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(out)
         .unwrap()
@@ -236,22 +252,11 @@ fn loop_bad_inputs_are_clear_errors() {
 #[test]
 fn empty_split_and_bad_resumes_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = write(
+    let (err, _) = run_failing(
         tmp.path(),
-        &LOOP.replace(
-            "{id: split, kind: split}",
-            "{id: split, kind: split, params: {coverage: 0.001}}",
-        ),
+        "{id: split, kind: split}",
+        "{id: split, kind: split, params: {coverage: 0.001}}",
     );
-    let out = tmp.path().join("out");
-    let o = chorus(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
         err.contains("group `g0`") && err.contains("empty data split"),
         "{err}"
@@ -284,22 +289,11 @@ fn empty_split_and_bad_resumes_are_clear_errors() {
 #[test]
 fn a_diverging_update_stops_the_run_with_its_cause() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = write(
+    let (err, out) = run_failing(
         tmp.path(),
-        &LOOP.replace(
-            "{id: ppo, kind: ppo, needs: [policy, rollout, aggregate]}",
-            "{id: ppo, kind: ppo, needs: [policy, rollout, aggregate], params: {lr: 1000}}",
-        ),
+        "{id: ppo, kind: ppo, needs: [policy, rollout, aggregate]}",
+        "{id: ppo, kind: ppo, needs: [policy, rollout, aggregate], params: {lr: 1000}}",
     );
-    let out = tmp.path().join("out");
-    let o = chorus(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
     for expected in [
         "stage `ppo` failed (round 1)",
         "diverged",

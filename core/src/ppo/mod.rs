@@ -232,27 +232,21 @@ pub fn update(
     };
     let kl_values = to_vec(&kl);
     let old_values = to_vec(&batch.values);
+    // PPO and RLOO put the KL penalty into the reward; GRPO puts it into the loss.
+    let shaped: Vec<f64> = rewards
+        .iter()
+        .zip(&kl_values)
+        .map(|(r, k)| r - cfg.kl_coef * k)
+        .collect();
     let (advantages, returns) = match cfg.algorithm {
         Algorithm::Ppo => {
-            let shaped: Vec<f64> = rewards
-                .iter()
-                .zip(&kl_values)
-                .map(|(r, k)| r - cfg.kl_coef * k)
-                .collect();
             let adv: Vec<f64> = (0..n)
                 .flat_map(|i| gae(&shaped[i..=i], &old_values[i..=i], cfg.gamma, cfg.lam))
                 .collect();
             let ret = adv.iter().zip(&old_values).map(|(a, v)| a + v).collect();
             (adv, ret)
         }
-        Algorithm::Rloo => {
-            let shaped: Vec<f64> = rewards
-                .iter()
-                .zip(&kl_values)
-                .map(|(r, k)| r - cfg.kl_coef * k)
-                .collect();
-            (leave_one_out(&shaped, group_size), vec![0.0; n])
-        }
+        Algorithm::Rloo => (leave_one_out(&shaped, group_size), vec![0.0; n]),
         Algorithm::Grpo => (standardise_groups(rewards, group_size), vec![0.0; n]),
     };
     let advantages = if cfg.whiten && cfg.algorithm == Algorithm::Ppo {
