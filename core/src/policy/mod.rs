@@ -6,7 +6,7 @@
 //! estimate, and the answer distribution used for evaluation. Weights are initialised from our
 //! own seeded stream (not torch's global generator) so parallel stages stay deterministic.
 mod adam;
-mod net;
+pub(crate) mod net;
 
 use rand::Rng as _;
 use rand_distr::StandardNormal;
