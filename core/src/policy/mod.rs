@@ -63,10 +63,6 @@ impl Scored {
     pub fn value(&self) -> Tensor {
         self.acts.value()
     }
-
-    pub fn head(&self) -> Tensor {
-        self.acts.head()
-    }
 }
 
 /// A policy network and how it answers.
@@ -243,6 +239,33 @@ pub fn stack(questions: &[usize], features: &[Vec<f32>]) -> Tensor {
     Tensor::from_slice(&flat).view([questions.len() as i64, f as i64])
 }
 
+/// log π(actions) [N] and the entropy summed over the batch, in autograd-tracked ops on
+/// [`net::autograd_forward`]'s outputs: the oracle the hand-written gradients are tested against.
+#[cfg(test)]
+pub(crate) fn autograd_log_prob(
+    kind: RolloutKind,
+    head: &Tensor,
+    actions: &Tensor,
+    log_std: &Tensor,
+) -> (Tensor, Tensor) {
+    match kind {
+        RolloutKind::Choice => {
+            let logp = head.log_softmax(-1, DType::Float);
+            let lp = logp
+                .gather(-1, &actions.unsqueeze(-1), false)
+                .squeeze_dim(-1);
+            (lp, -(logp.exp() * &logp).sum(DType::Float))
+        }
+        RolloutKind::Distribution => {
+            let c = 0.5 * (2.0 * std::f64::consts::PI).ln();
+            let z = (actions - head) / log_std.exp();
+            let lp = (z.square() * -0.5 - log_std - c).sum_dim_intlist(-1, false, DType::Float);
+            let n = head.size()[0] as f64;
+            (lp, (log_std + 0.5 + c).sum(DType::Float) * n)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,22 +298,7 @@ mod tests {
 
                 let (leaves, head, value) = autograd_forward(&policy.net, &rollouts.features);
                 let log_std = &leaves[0].1;
-                let (lp, entropy) = match kind {
-                    RolloutKind::Choice => {
-                        let logp = head.log_softmax(-1, DType::Float);
-                        let lp = logp
-                            .gather(-1, &rollouts.actions.unsqueeze(-1), false)
-                            .squeeze_dim(-1);
-                        let h = -(logp.exp() * &logp).sum(DType::Float);
-                        (lp, h)
-                    }
-                    RolloutKind::Distribution => {
-                        let z = (&rollouts.actions - &head) / log_std.exp();
-                        let lp =
-                            (z.square() * -0.5 - log_std).sum_dim_intlist(-1, false, DType::Float);
-                        (lp, log_std.sum(DType::Float) * 8.0)
-                    }
-                };
+                let (lp, entropy) = autograd_log_prob(kind, &head, &rollouts.actions, log_std);
                 let objective = (lp * &d_lp).sum(DType::Float)
                     + (value * &d_v).sum(DType::Float)
                     + entropy * d_entropy;

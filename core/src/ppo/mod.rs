@@ -414,7 +414,7 @@ mod tests {
     #[test]
     fn a_full_batch_step_matches_autograd() {
         use crate::policy::net::{assert_grad_matches, autograd_forward};
-        use crate::policy::{Net, RolloutKind};
+        use crate::policy::{autograd_log_prob, Net, RolloutKind};
         use tch::Kind as DType;
         for kind in [RolloutKind::Choice, RolloutKind::Distribution] {
             let mut rng = crate::rng::stream(5, &["ppo"]);
@@ -442,22 +442,9 @@ mod tests {
 
             let (leaves, head, value) = autograd_forward(&policy.net, &rollouts.features);
             let log_std = &leaves[0].1;
-            let (lp, entropy) = match kind {
-                RolloutKind::Choice => {
-                    let logp = head.log_softmax(-1, DType::Float);
-                    let lp = logp
-                        .gather(-1, &rollouts.actions.unsqueeze(-1), false)
-                        .squeeze_dim(-1);
-                    (lp, -(logp.exp() * &logp).sum(DType::Float) / 16.0)
-                }
-                RolloutKind::Distribution => {
-                    let z = (&rollouts.actions - &head) / log_std.exp();
-                    let c = 0.5 * (2.0 * std::f64::consts::PI).ln();
-                    let lp =
-                        (z.square() * -0.5 - log_std - c).sum_dim_intlist(-1, false, DType::Float);
-                    (lp, (log_std + 0.5 + c).sum(DType::Float))
-                }
-            };
+            let (lp, entropy) = autograd_log_prob(kind, &head, &rollouts.actions, log_std);
+            // The loss's entropy term is the batch mean.
+            let entropy = entropy / 16.0;
             let ref_lp = reference
                 .score(&rollouts.features, &rollouts.actions)
                 .log_prob;
