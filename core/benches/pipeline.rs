@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use chorus_core::schedule::{self, Outcome};
 use chorus_core::spec::load_str;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 
 /// Stages in the generated pipeline, the split included.
 const STAGES: usize = 1_000;
@@ -71,11 +74,7 @@ fn parse_and_resolve(c: &mut Criterion) {
         "the stop key must be the only problem: {err:?}"
     );
 
-    let mut group = c.benchmark_group("parse_validate_1000");
-    group.throughput(Throughput::Elements(STAGES as u64));
-    group.sample_size(30);
-    group.measurement_time(Duration::from_secs(8));
-    group.warm_up_time(Duration::from_secs(2));
+    let mut group = loader_group(c, "parse_validate_1000");
     group.bench_function("load_str", |b| {
         b.iter(|| load_str(file, black_box(&full), &[]))
     });
@@ -93,11 +92,7 @@ fn parse_and_resolve(c: &mut Criterion) {
     });
     group.finish();
 
-    let mut group = c.benchmark_group("resolve_1000");
-    group.throughput(Throughput::Elements(STAGES as u64));
-    group.sample_size(30);
-    group.measurement_time(Duration::from_secs(8));
-    group.warm_up_time(Duration::from_secs(2));
+    let mut group = loader_group(c, "resolve_1000");
     group.bench_function("parse_deserialize_only", |b| {
         b.iter(|| load_str(file, black_box(&parse_only), &[]))
     });
@@ -105,6 +100,16 @@ fn parse_and_resolve(c: &mut Criterion) {
 }
 
 /// `needs` for `TASKS` tasks: all independent.
+/// A group timing one load of the 1,000-stage pipeline per iteration.
+fn loader_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(STAGES as u64));
+    group.sample_size(30);
+    group.measurement_time(Duration::from_secs(8));
+    group.warm_up_time(Duration::from_secs(2));
+    group
+}
+
 fn wide() -> Vec<Vec<usize>> {
     vec![Vec::new(); TASKS]
 }
