@@ -7,9 +7,10 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use chorus_core::aggregate::{AggregateParams, RewardMatrix, RULES};
+use chorus_core::aggregate::{RewardMatrix, Rules};
 use chorus_core::policy::{Adam, Net, Policy, RolloutKind};
 use chorus_core::ppo::{self, Batch, PpoConfig};
+use chorus_core::registry::Registry;
 use chorus_core::rng::{stream, Rng};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use rand::Rng as _;
@@ -70,7 +71,9 @@ fn ppo_update(c: &mut Criterion) {
             .collect();
         let questions: Vec<usize> = (0..BATCH).collect();
         let rollouts = policy.sample(&questions, &features, &mut rng);
-        let rewards: Vec<f64> = (0..BATCH).map(|_| rng.random()).collect();
+        let rewards: Vec<f64> = (0..BATCH)
+            .map(|_| rng.random::<f64>())
+            .collect::<Vec<f64>>();
         let data = Batch {
             rollouts: &rollouts,
             rewards: &rewards,
@@ -108,20 +111,22 @@ fn ppo_update(c: &mut Criterion) {
 
 fn aggregate(c: &mut Criterion) {
     let mut rng = rng();
-    let values = (0..GROUPS * ROLLOUTS).map(|_| rng.random()).collect();
+    let values = (0..GROUPS * ROLLOUTS)
+        .map(|_| rng.random::<f64>())
+        .collect::<Vec<f64>>();
     let matrix = RewardMatrix::new(GROUPS, ROLLOUTS, values).expect("finite 16 × 4096 matrix");
     let populations = vec![1.0 / GROUPS as f64; GROUPS];
     let mut group = c.benchmark_group("aggregate_16x4096");
     group.throughput(Throughput::Elements((GROUPS * ROLLOUTS) as u64));
-    for rule in RULES {
-        let agg = AggregateParams::new(rule)
-            .build(&populations)
+    for entry in Rules::default().iter() {
+        let agg = entry
+            .build(&Default::default(), &populations)
             .expect("defaults build");
         // Stateful rules read and rewrite their state every round, so it is carried across
         // iterations: a steady-state round, not always the first.
         let mut state = Value::Null;
         let mut round = 0u32;
-        group.bench_function(BenchmarkId::from_parameter(rule), |b| {
+        group.bench_function(BenchmarkId::from_parameter(&entry.name), |b| {
             b.iter(|| {
                 round += 1;
                 agg.aggregate(black_box(&matrix), round, &mut state)
@@ -132,5 +137,63 @@ fn aggregate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ppo_update, aggregate);
+/// The same rule built in and behind the plugin ABI: `tilted` and the testkit's exact port
+/// `tilted_plugin`, on one matrix, side by side. The difference is the cost of the boundary
+/// (the call, the state as JSON, the host's checks of every output).
+fn plugin_vs_builtin(c: &mut Criterion) {
+    let library = build_testkit();
+    let mut registry = Registry::default();
+    registry.load(&library).expect("the testkit plugin loads");
+    let mut rng = rng();
+    let values = (0..GROUPS * ROLLOUTS)
+        .map(|_| rng.random::<f64>())
+        .collect::<Vec<f64>>();
+    let matrix = RewardMatrix::new(GROUPS, ROLLOUTS, values).expect("finite 16 × 4096 matrix");
+    let populations = vec![1.0 / GROUPS as f64; GROUPS];
+    let mut group = c.benchmark_group("plugin_vs_builtin_16x4096");
+    group.throughput(Throughput::Elements((GROUPS * ROLLOUTS) as u64));
+    let built_in = registry.rules.get("tilted").unwrap();
+    let plugin = registry.rules.get("tilted_plugin").unwrap();
+    let a = built_in.build(&Default::default(), &populations).unwrap();
+    let b = plugin.build(&Default::default(), &populations).unwrap();
+    let (out_a, out_b) = (
+        a.aggregate(&matrix, 1, &mut Value::Null).unwrap(),
+        b.aggregate(&matrix, 1, &mut Value::Null).unwrap(),
+    );
+    assert!(
+        out_a == out_b,
+        "the port must be bit-identical to the built-in"
+    );
+    for (name, rule) in [("tilted", a), ("tilted_plugin", b)] {
+        group.bench_function(BenchmarkId::from_parameter(name), |bench| {
+            bench.iter(|| {
+                rule.aggregate(black_box(&matrix), 1, &mut Value::Null)
+                    .expect("finite rewards aggregate")
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Builds the testkit plugin with the profile this benchmark runs under and returns its path.
+fn build_testkit() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release", "-p", "chorus-testkit"])
+        .current_dir(&root)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build -p chorus-testkit failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let file = format!(
+        "{}chorus_testkit{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    std::path::absolute(target.join("release").join(file)).expect("an absolute path")
+}
+
+criterion_group!(benches, ppo_update, aggregate, plugin_vs_builtin);
 criterion_main!(benches);

@@ -157,6 +157,7 @@ pub fn restore(
                 rewards: Vec::new(),
                 groups: groups.clone(),
                 weights: weights.clone(),
+                group_rewards: Vec::new(),
                 state: state.clone(),
             })),
             Saved::Policy { adam_step } => {

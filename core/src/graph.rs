@@ -9,6 +9,7 @@ use petgraph::dot::{Config, Dot};
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::diagnostic::{suggest, Diagnostic};
+use crate::registry::Registry;
 use crate::spec::{Blame, Pipeline};
 use crate::stage::{Kind, Stage};
 
@@ -44,7 +45,11 @@ pub struct Dag {
 
 impl Dag {
     /// Resolves every stage of `p`, collecting all problems rather than stopping at the first.
-    pub fn build(p: &Pipeline, blame: &Blame<'_>) -> Result<Dag, Vec<Diagnostic>> {
+    pub fn build(
+        p: &Pipeline,
+        blame: &Blame<'_>,
+        registry: &Arc<Registry>,
+    ) -> Result<Dag, Vec<Diagnostic>> {
         let mut errors = Vec::new();
         let stages: Vec<_> = p.all_stages().collect();
         let mut index: HashMap<&str, usize> = HashMap::new();
@@ -85,10 +90,10 @@ impl Dag {
                 ));
             }
             let stage = kind.and_then(|k| {
-                match k.build(&spec.params, &format!("{path}.params"), blame, p) {
+                match k.build(&spec.params, &format!("{path}.params"), blame, p, registry) {
                     Ok(s) => Some(s),
                     Err(e) => {
-                        errors.push(e);
+                        errors.extend(e);
                         None
                     }
                 }

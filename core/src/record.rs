@@ -9,7 +9,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::metric::Fairness;
 use crate::spec::Loaded;
 use crate::stage::{Evaluation, Reading};
 
@@ -86,13 +85,22 @@ impl From<WriteError> for RecordError {
 /// The content hash of a run's inputs: the resolved pipeline (after overrides) and the chorus
 /// and libtorch versions that compute it, so a newer chorus never mistakes an older run's
 /// folder for its own finished work.
+///
+/// Plugin libraries enter by content (their SHA-256, in the pipeline's order), not by path: a
+/// rebuilt plugin is a different run, and the same library moved elsewhere is the same run.
 pub fn pipeline_hash(loaded: &Loaded) -> String {
-    let canonical = serde_json::to_vec(&loaded.pipeline).expect("a pipeline serialises");
+    let mut pipeline = loaded.pipeline.clone();
+    pipeline.plugins.clear();
+    let canonical = serde_json::to_vec(&pipeline).expect("a pipeline serialises");
     let mut hasher = Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION"));
     hasher.update([0]);
     hasher.update(crate::LIBTORCH_VERSION);
     hasher.update([0]);
+    for lib in loaded.registry.libraries() {
+        hasher.update(lib.sha256());
+        hasher.update([0]);
+    }
     hasher.update(canonical);
     let digest = hasher.finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -157,6 +165,7 @@ impl Record {
             "chorus_version": env!("CARGO_PKG_VERSION"),
             "libtorch_version": crate::LIBTORCH_VERSION,
             "git_commit": git_commit(),
+            "plugins": loaded.registry.library_records(),
             "started_at": now(),
             "pipeline": p,
         });
@@ -290,10 +299,20 @@ impl Record {
         let mut last = self.last.lock().expect("last lock").clone();
         last.sort_by(|a, b| a.0.cmp(&b.0));
         let groups: Vec<String> = last.first().map(|l| l.2.groups.clone()).unwrap_or_default();
+        // Every metric any evaluation reported, in order of first appearance (the built-in six
+        // first); a stage that did not report one leaves its cell empty.
+        let mut metrics: Vec<&str> = Vec::new();
+        for (_, _, e) in &last {
+            for (name, _) in &e.fairness {
+                if !metrics.contains(&name.as_str()) {
+                    metrics.push(name);
+                }
+            }
+        }
         let mut out = String::from("stage,policy,round");
-        for f in Fairness::ALL {
+        for name in &metrics {
             out.push(',');
-            out.push_str(f.name());
+            out.push_str(name);
         }
         for g in &groups {
             out.push_str(&format!(",alignment:{g}"));
@@ -301,8 +320,11 @@ impl Record {
         out.push('\n');
         for (stage, round, e) in &last {
             out.push_str(&format!("{stage},{},{round}", e.policy));
-            for (_, v) in &e.fairness {
-                out.push_str(&format!(",{v:.6}"));
+            for name in &metrics {
+                match e.fairness.iter().find(|(n, _)| n == name) {
+                    Some((_, v)) => out.push_str(&format!(",{v:.6}")),
+                    None => out.push(','),
+                }
             }
             for v in &e.alignment {
                 out.push_str(&format!(",{v:.6}"));
@@ -348,12 +370,24 @@ fn last_evaluations(rows: &[MetricRow]) -> Vec<(String, u32, Evaluation)> {
     latest
         .into_iter()
         .map(|(stage, round, policy)| {
+            let at = |r: &&MetricRow| r.stage == stage && r.round == round;
             let (groups, alignment) = rows
                 .iter()
-                .filter(|r| r.stage == stage && r.round == round && r.metric == "alignment")
+                .filter(|r| at(r) && r.metric == "alignment")
                 .map(|r| (r.group.clone().unwrap_or_default(), r.value))
                 .unzip();
-            (stage, round, Evaluation::new(policy, groups, alignment))
+            let fairness = rows
+                .iter()
+                .filter(|r| at(r) && r.group.is_none())
+                .map(|r| (r.metric.clone(), r.value))
+                .collect();
+            let e = Evaluation {
+                policy,
+                groups,
+                alignment,
+                fairness,
+            };
+            (stage, round, e)
         })
         .collect()
 }

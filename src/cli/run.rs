@@ -34,7 +34,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 Some(file) => spec::load(file, &args.overrides)?,
                 None => {
                     let manifest = read_manifest(dir)?;
-                    let text = serde_json::to_string_pretty(&manifest["pipeline"])?;
+                    let mut pipeline = manifest["pipeline"].clone();
+                    // Plugin paths were written relative to the original pipeline file; the
+                    // manifest holds where they resolved to (paths are not part of the hash).
+                    if let Some(libs) = manifest["plugins"].as_array().filter(|l| !l.is_empty()) {
+                        pipeline["plugins"] = libs.iter().map(|l| l["path"].clone()).collect();
+                    }
+                    let text = serde_json::to_string_pretty(&pipeline)?;
                     spec::load_str(&dir.join("manifest.json"), &text, &args.overrides)?
                 }
             };

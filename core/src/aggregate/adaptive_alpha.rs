@@ -14,16 +14,66 @@
 //! (β = 0.8, T = 0.1, τ = 0.9) are this project's, chosen for rewards in [0, 1]: a history with
 //! a half-life of about three rounds, and a temperature at which a 0.1 gap in h is a factor e
 //! in weight. State: `{"h": [h_g …]}`.
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use super::entry::{builtin, RuleEntry};
+use crate::registry::ParamError;
 
 use super::{
     check_finite, check_state, log_softmax, per_rollout, read_state, softmax, weighted_sum,
     AggregateError, Aggregated, Aggregator, RewardMatrix,
 };
-use crate::metric::Fairness;
+use crate::metric::jain;
 
-const NAME: &str = "adaptive_alpha";
+/// How the rule turns its group weights α into one reward per rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Form {
+    /// The α-weighted mean of the groups' rewards (the default).
+    #[default]
+    Weighted,
+    /// The plain mean while the groups are evenly served (Jain's index of their history ≥ `tau`),
+    /// else the α-weighted soft-min.
+    Switching,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Knobs {
+    /// Temperature T of the group weights α = softmax((1 − h)/T) and of the switching
+    /// soft-min; > 0, default 0.1 (smaller T leans harder on the worst group).
+    #[serde(default = "default_temperature")]
+    temperature: f64,
+    /// How much of the alignment history each round keeps, h ← β·h + (1 − β)·a; in [0, 1),
+    /// default 0.8 (0 = this round only).
+    #[serde(default = "default_beta")]
+    beta: f64,
+    /// With `form: switching`: the Jain's-index threshold at or above which the groups count
+    /// as evenly served and the plain mean is used; in (0, 1], default 0.9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tau: Option<f64>,
+    /// `weighted` (default) or `switching`.
+    #[serde(default)]
+    form: Form,
+}
+
+fn default_temperature() -> f64 {
+    0.1
+}
+
+fn default_beta() -> f64 {
+    0.8
+}
+
+pub(super) fn rule() -> RuleEntry {
+    builtin::<Knobs>(
+        "adaptive_alpha",
+        "the seed paper's adaptive weights: softmax of each group's under-alignment history",
+        |k, _| Ok(Box::new(AdaptiveAlpha::new(k)?)),
+    )
+}
 
 /// The two forms, with τ only where it is read.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,43 +98,72 @@ struct History {
     h: Vec<f64>,
 }
 
-impl Aggregator for AdaptiveAlpha {
-    fn name(&self) -> &str {
-        NAME
+impl AdaptiveAlpha {
+    fn new(k: Knobs) -> Result<Self, ParamError> {
+        let temperature = k.temperature;
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err(ParamError::range("temperature", temperature, "be > 0", 0.1));
+        }
+        let beta = k.beta;
+        if !(0.0..1.0).contains(&beta) {
+            return Err(ParamError::range("beta", beta, "lie in [0, 1)", 0.8));
+        }
+        let mode = match k.form {
+            Form::Weighted if k.tau.is_some() => {
+                return Err(ParamError::invalid(
+                    "tau",
+                    "`tau` is only used by `form: switching`",
+                    "add `form: switching`, or remove `tau`",
+                ))
+            }
+            Form::Weighted => Mode::Weighted,
+            Form::Switching => {
+                let tau = k.tau.unwrap_or(0.9);
+                if !(tau > 0.0 && tau <= 1.0) {
+                    return Err(ParamError::range("tau", tau, "lie in (0, 1]", 0.9));
+                }
+                Mode::Switching { tau }
+            }
+        };
+        Ok(AdaptiveAlpha {
+            temperature,
+            beta,
+            mode,
+        })
     }
+}
 
+impl Aggregator for AdaptiveAlpha {
     fn aggregate(
         &self,
-        rewards: &RewardMatrix,
+        rewards: &RewardMatrix<'_>,
         _round: u32,
         state: &mut Value,
     ) -> Result<Aggregated, AggregateError> {
         let groups = rewards.groups();
         let a = rewards.group_means();
-        let h = match read_state::<History>(NAME, state)? {
+        let h = match read_state::<History>(state)? {
             None => a,
             Some(History { mut h }) => {
-                check_state(NAME, "h", &h, groups)?;
+                check_state("h", &h, groups)?;
                 for (h, a) in h.iter_mut().zip(&a) {
                     *h = self.beta * *h + (1.0 - self.beta) * a;
                 }
                 h
             }
         };
-        check_finite(NAME, "history", &h)?;
+        check_finite("history", &h)?;
         let t = self.temperature;
         let mut log_alpha: Vec<f64> = h.iter().map(|h| (1.0 - h) / t).collect();
         log_softmax(&mut log_alpha);
         let out = match self.mode {
-            Mode::Weighted => {
-                weighted_sum(NAME, rewards, log_alpha.iter().map(|l| l.exp()).collect())?
-            }
-            Mode::Switching { tau } if Fairness::Jain.of(&h) >= tau => {
-                weighted_sum(NAME, rewards, vec![1.0 / groups as f64; groups])?
+            Mode::Weighted => weighted_sum(rewards, log_alpha.iter().map(|l| l.exp()).collect())?,
+            Mode::Switching { tau } if jain(&h) >= tau => {
+                weighted_sum(rewards, vec![1.0 / groups as f64; groups])?
             }
             // −T·log Σ α_g e^{−R_g/T} = −T·logsumexp(log α_g − R_g/T); the softmax left in the
             // column is the posterior α_g e^{−R_g/T} / Σ, which is ∂r/∂R_g.
-            Mode::Switching { .. } => per_rollout(NAME, rewards, |column| {
+            Mode::Switching { .. } => per_rollout(rewards, |column| {
                 for (v, l) in column.iter_mut().zip(&log_alpha) {
                     *v = l - *v / t;
                 }
@@ -99,16 +178,14 @@ impl Aggregator for AdaptiveAlpha {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{close, two_groups};
-    use super::super::{AggregateParams, Form, RewardMatrix};
+    use super::super::RewardMatrix;
     use super::*;
 
     fn rule(form: Form) -> Box<dyn Aggregator> {
-        AggregateParams {
-            form: Some(form),
-            ..AggregateParams::new(NAME)
-        }
-        .build(&[])
-        .unwrap()
+        let knobs = serde_json::json!({ "form": form });
+        super::rule()
+            .build(knobs.as_object().unwrap(), &[])
+            .unwrap()
     }
 
     /// α at round 1 on [[1.0, 0.8], [0.2, 0.4]]: h = a = [0.9, 0.3],
@@ -196,10 +273,7 @@ mod tests {
         ] {
             let mut state = bad.clone();
             let err = agg.aggregate(&m, 2, &mut state).unwrap_err();
-            assert!(
-                matches!(err, AggregateError::State { rule: NAME, .. }),
-                "{err}"
-            );
+            assert!(matches!(err, AggregateError::State(_)), "{err}");
             assert_eq!(state, bad, "state must be left alone on error");
         }
     }

@@ -9,15 +9,44 @@
 //! (Sagawa et al. step per mini-batch with η = 0.01; here a step is a whole round). The update
 //! runs in log space, so weights shrink towards 0 over many rounds but never overflow.
 //! State: `{"w": [w_g …]}`.
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
+
+use super::entry::{builtin, RuleEntry};
+use crate::registry::ParamError;
 
 use super::{
     check_finite, check_state, log_softmax, read_state, weighted_sum, AggregateError, Aggregated,
     Aggregator, RewardMatrix,
 };
 
-const NAME: &str = "group_dro";
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Knobs {
+    /// Step size η of the multiplicative weights, w_g ← w_g·exp(η·(1 − a_g)); > 0, default
+    /// 1.0.
+    #[serde(default = "default_eta")]
+    eta: f64,
+}
+
+fn default_eta() -> f64 {
+    1.0
+}
+
+pub(super) fn rule() -> RuleEntry {
+    builtin::<Knobs>(
+        "group_dro",
+        "Group DRO: multiplicative weights that move to the groups served worst",
+        |k, _| {
+            let eta = k.eta;
+            if !(eta.is_finite() && eta > 0.0) {
+                return Err(ParamError::range("eta", eta, "be > 0", 1.0));
+            }
+            Ok(Box::new(GroupDro { eta }))
+        },
+    )
+}
 
 #[derive(Debug)]
 pub(super) struct GroupDro {
@@ -33,26 +62,21 @@ struct Weights {
 }
 
 impl Aggregator for GroupDro {
-    fn name(&self) -> &str {
-        NAME
-    }
-
     fn aggregate(
         &self,
-        rewards: &RewardMatrix,
+        rewards: &RewardMatrix<'_>,
         _round: u32,
         state: &mut Value,
     ) -> Result<Aggregated, AggregateError> {
         let groups = rewards.groups();
-        let w = match read_state::<Weights>(NAME, state)? {
+        let w = match read_state::<Weights>(state)? {
             None => vec![1.0 / groups as f64; groups],
             Some(Weights { w }) => {
-                check_state(NAME, "w", &w, groups)?;
+                check_state("w", &w, groups)?;
                 if w.iter().any(|w| *w < 0.0) || w.iter().sum::<f64>() <= 0.0 {
-                    return Err(AggregateError::State {
-                        rule: NAME,
-                        message: "`w` must be non-negative and not all 0".to_owned(),
-                    });
+                    return Err(AggregateError::State(
+                        "`w` must be non-negative and not all 0".to_owned(),
+                    ));
                 }
                 w
             }
@@ -64,8 +88,8 @@ impl Aggregator for GroupDro {
             .collect();
         log_softmax(&mut log_w);
         let w: Vec<f64> = log_w.iter().map(|l| l.exp()).collect();
-        check_finite(NAME, "weight", &w)?;
-        let out = weighted_sum(NAME, rewards, w)?;
+        check_finite("weight", &w)?;
+        let out = weighted_sum(rewards, w)?;
         *state = serde_json::json!({ "w": out.weights });
         Ok(out)
     }
@@ -125,10 +149,7 @@ mod tests {
         ] {
             let mut state = bad.clone();
             let err = agg.aggregate(&m, 2, &mut state).unwrap_err();
-            assert!(
-                matches!(err, AggregateError::State { rule: NAME, .. }),
-                "{err}"
-            );
+            assert!(matches!(err, AggregateError::State(_)), "{err}");
             assert_eq!(state, bad, "state must be left alone on error");
         }
     }

@@ -4,23 +4,28 @@
 //! Logged weights: the share of rollouts on which each group is the best (ties split evenly).
 use serde_json::Value;
 
-use super::{per_rollout, tie_shares, AggregateError, Aggregated, Aggregator, RewardMatrix};
+use super::entry::{builtin, RuleEntry};
+use super::{
+    per_rollout, tie_shares, AggregateError, Aggregated, Aggregator, NoKnobs, RewardMatrix,
+};
 
 #[derive(Debug)]
 pub(super) struct Max;
 
-impl Aggregator for Max {
-    fn name(&self) -> &str {
-        "max"
-    }
+pub(super) fn rule() -> RuleEntry {
+    builtin::<NoKnobs>("max", "the best-served group's reward", |_, _| {
+        Ok(Box::new(Max))
+    })
+}
 
+impl Aggregator for Max {
     fn aggregate(
         &self,
-        rewards: &RewardMatrix,
+        rewards: &RewardMatrix<'_>,
         _round: u32,
         _state: &mut Value,
     ) -> Result<Aggregated, AggregateError> {
-        per_rollout("max", rewards, |column| {
+        per_rollout(rewards, |column| {
             let best = column.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             tie_shares(column, best);
             best

@@ -1,9 +1,53 @@
 //! `mean`: r ↦ (1/G) Σ_g R[g,r], every group counted equally (the seed paper's `average`
 //! baseline); with `weighted: true`, r ↦ Σ_g pop_g R[g,r], each group counted by its public
 //! population share, the utilitarian rule that a majority dominates. Stateless.
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::Value;
 
+use super::entry::{builtin, RuleEntry};
 use super::{weighted_sum, AggregateError, Aggregated, Aggregator, RewardMatrix};
+use crate::registry::ParamError;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Knobs {
+    /// Weight groups by their public population shares instead of equally; default false.
+    #[serde(default)]
+    weighted: bool,
+}
+
+pub(super) fn rule() -> RuleEntry {
+    builtin::<Knobs>(
+        "mean",
+        "the mean of the groups' rewards, equal or population-weighted (utilitarian)",
+        |k, populations| {
+            let populations = k
+                .weighted
+                .then(|| population_weights(populations))
+                .transpose()?;
+            Ok(Box::new(Mean::new(populations)))
+        },
+    )
+}
+
+/// Population shares as mean weights: finite, ≥ 0, not all 0; normalised to sum 1.
+fn population_weights(populations: &[f64]) -> Result<Vec<f64>, ParamError> {
+    let sum: f64 = populations.iter().sum();
+    if populations.is_empty()
+        || !populations.iter().all(|p| p.is_finite() && *p >= 0.0)
+        || !(sum > 0.0 && sum.is_finite())
+    {
+        return Err(ParamError::invalid(
+            "weighted",
+            format!(
+                "`weighted: true` needs the groups' population shares, but they are {populations:?}"
+            ),
+            "give every group a finite, non-negative population share, or remove `weighted`",
+        ));
+    }
+    Ok(populations.iter().map(|p| p / sum).collect())
+}
 
 #[derive(Debug)]
 pub(super) struct Mean {
@@ -18,13 +62,9 @@ impl Mean {
 }
 
 impl Aggregator for Mean {
-    fn name(&self) -> &str {
-        "mean"
-    }
-
     fn aggregate(
         &self,
-        rewards: &RewardMatrix,
+        rewards: &RewardMatrix<'_>,
         _round: u32,
         _state: &mut Value,
     ) -> Result<Aggregated, AggregateError> {
@@ -33,21 +73,27 @@ impl Aggregator for Mean {
             None => vec![1.0 / groups as f64; groups],
             Some(p) if p.len() == groups => p.clone(),
             Some(p) => {
-                return Err(AggregateError::Populations {
-                    shares: p.len(),
+                return Err(AggregateError::Groups {
+                    expected: p.len(),
                     groups,
                 })
             }
         };
-        weighted_sum("mean", rewards, weights)
+        weighted_sum(rewards, weights)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::tests::{close, two_groups};
-    use super::super::AggregateParams;
     use super::*;
+
+    fn weighted() -> serde_json::Map<String, Value> {
+        serde_json::json!({"weighted": true})
+            .as_object()
+            .unwrap()
+            .clone()
+    }
 
     #[test]
     fn hand_matrix() {
@@ -62,22 +108,32 @@ mod tests {
     #[test]
     fn population_weighted() {
         // Shares 3:1 → [0.75, 0.25]: 0.75·1.0 + 0.25·0.2 = 0.8, 0.75·0.8 + 0.25·0.4 = 0.7.
-        let params = AggregateParams {
-            weighted: Some(true),
-            ..AggregateParams::new("mean")
-        };
-        let agg = params.build(&[3.0, 1.0]).unwrap();
+        let agg = rule().build(&weighted(), &[3.0, 1.0]).unwrap();
         let out = agg.aggregate(&two_groups(), 1, &mut Value::Null).unwrap();
         assert!(close(out.rewards[0], 0.8, 1e-15) && close(out.rewards[1], 0.7, 1e-15));
         assert_eq!(out.weights, [0.75, 0.25]);
         // Shares for three groups do not fit a two-group matrix.
-        let agg = params.build(&[0.2, 0.3, 0.5]).unwrap();
+        let agg = rule().build(&weighted(), &[0.2, 0.3, 0.5]).unwrap();
         assert_eq!(
             agg.aggregate(&two_groups(), 1, &mut Value::Null),
-            Err(AggregateError::Populations {
-                shares: 3,
+            Err(AggregateError::Groups {
+                expected: 3,
                 groups: 2
             })
         );
+    }
+
+    #[test]
+    fn weighted_mean_needs_usable_populations() {
+        for bad in [&[][..], &[0.5, -0.1], &[0.0, 0.0], &[f64::NAN, 1.0]] {
+            let err = rule().build(&weighted(), bad).unwrap_err();
+            assert!(
+                matches!(&err[0], ParamError::Invalid { field, .. } if field == "weighted"),
+                "{bad:?}: {err:?}"
+            );
+        }
+        assert!(rule().build(&weighted(), &[0.75, 0.25]).is_ok());
+        // Unweighted, the populations are not read at all.
+        assert!(rule().build(&Default::default(), &[]).is_ok());
     }
 }

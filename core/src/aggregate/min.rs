@@ -5,23 +5,30 @@
 //! since only that group's reward moves the aggregate.
 use serde_json::Value;
 
-use super::{per_rollout, tie_shares, AggregateError, Aggregated, Aggregator, RewardMatrix};
+use super::entry::{builtin, RuleEntry};
+use super::{
+    per_rollout, tie_shares, AggregateError, Aggregated, Aggregator, NoKnobs, RewardMatrix,
+};
 
 #[derive(Debug)]
 pub(super) struct Min;
 
-impl Aggregator for Min {
-    fn name(&self) -> &str {
-        "min"
-    }
+pub(super) fn rule() -> RuleEntry {
+    builtin::<NoKnobs>(
+        "min",
+        "the worst-served group's reward (Rawlsian)",
+        |_, _| Ok(Box::new(Min)),
+    )
+}
 
+impl Aggregator for Min {
     fn aggregate(
         &self,
-        rewards: &RewardMatrix,
+        rewards: &RewardMatrix<'_>,
         _round: u32,
         _state: &mut Value,
     ) -> Result<Aggregated, AggregateError> {
-        per_rollout("min", rewards, |column| {
+        per_rollout(rewards, |column| {
             let worst = column.iter().copied().fold(f64::INFINITY, f64::min);
             tie_shares(column, worst);
             worst

@@ -1,228 +1,106 @@
 //! Server-side reward aggregators: many groups' rewards for each rollout become one reward.
 //!
-//! This is the federation boundary in types. An [`Aggregator`] is handed a [`RewardMatrix`]
-//! (groups × rollouts), the round number and its own opaque state, and nothing else: no
-//! survey, no shard, no group names. So every quantity a rule needs about a group, such as
-//! how well the policy serves it, must be derived from that group's rewards. Plugins will
-//! mirror this shape over the C ABI, with params and state crossing as JSON, which is why the
-//! state is a [`serde_json::Value`] and not a typed struct.
+//! This is the federation boundary in types. An [`Aggregator`] (the trait lives in
+//! `chorus-plugin`, shared with plugins) is handed a [`RewardMatrix`] (groups × rollouts), the
+//! round number and its own opaque JSON state, and nothing else: no survey, no shard, no group
+//! names. So every quantity a rule needs about a group, such as how well the policy serves it,
+//! must be derived from that group's rewards.
 //!
-//! Built-in rules, one file each: [`RULES`]. [`AggregateParams::build`] picks one and checks
-//! its knobs.
+//! Rules are looked up by name in a [`Rules`] table that the built-ins below and loaded
+//! plugins fill alike. A built-in is one file with its params type and a `rule()` entry, plus
+//! one line in [`builtins`].
 mod adaptive_alpha;
+mod entry;
 mod group_dro;
 mod max;
 mod mean;
 mod min;
 mod nash;
-mod params;
+mod normalize;
 mod power_mean;
 mod tilted;
 
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
-pub use params::{AggregateParams, Form, ParamError};
+pub use crate::registry::{ParamError, Source};
+pub use chorus_plugin::{AggregateError, Aggregated, Aggregator, RewardMatrix};
+pub use entry::{RuleEntry, Rules};
+pub use normalize::Normalize;
 
-/// The built-in rules, as `rule:` names them.
-pub const RULES: [&str; 8] = [
-    "min",
-    "max",
-    "mean",
-    "adaptive_alpha",
-    "tilted",
-    "power_mean",
-    "nash",
-    "group_dro",
-];
-
-/// Why a round could not be aggregated. Every variant is a caller or data problem the run can
-/// report; none is a panic.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum AggregateError {
-    #[error("a reward matrix needs at least one group and one rollout, got {groups} × {rollouts}")]
-    Empty { groups: usize, rollouts: usize },
-    #[error("a {groups} × {rollouts} reward matrix needs groups · rollouts values, got {len}")]
-    Shape {
-        groups: usize,
-        rollouts: usize,
-        len: usize,
-    },
-    #[error("group {group}'s reward for rollout {rollout} is {value}; rewards must be finite")]
-    NonFinite {
-        group: usize,
-        rollout: usize,
-        value: f64,
-    },
-    #[error("the population-weighted mean has {shares} population shares but the reward matrix has {groups} groups")]
-    Populations { shares: usize, groups: usize },
-    #[error("{rule}: the state is not one this rule wrote ({message}); pass null to start afresh")]
-    State { rule: &'static str, message: String },
-    #[error("{rule}: {what} is not finite; the rewards are too large for this rule's parameters")]
-    NotFinite { rule: &'static str, what: String },
+/// The built-in rules, in the order `chorus plugins list` shows them.
+pub fn builtins() -> Vec<RuleEntry> {
+    vec![
+        min::rule(),
+        max::rule(),
+        mean::rule(),
+        adaptive_alpha::rule(),
+        tilted::rule(),
+        power_mean::rule(),
+        nash::rule(),
+        group_dro::rule(),
+    ]
 }
 
-/// One round's rewards: row g holds group g's reward for every rollout.
-///
-/// Row-major because each group scores all rollouts with its own reward model, so a row is
-/// what one group sends to the server.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RewardMatrix {
-    groups: usize,
-    rollouts: usize,
-    values: Vec<f64>,
-}
-
-impl RewardMatrix {
-    /// Checks the shape and that every reward is finite, so no rule has to guard against NaN.
-    pub fn new(groups: usize, rollouts: usize, values: Vec<f64>) -> Result<Self, AggregateError> {
-        if groups == 0 || rollouts == 0 {
-            return Err(AggregateError::Empty { groups, rollouts });
-        }
-        if groups.checked_mul(rollouts) != Some(values.len()) {
-            return Err(AggregateError::Shape {
-                groups,
-                rollouts,
-                len: values.len(),
-            });
-        }
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(AggregateError::NonFinite {
-                group: i / rollouts,
-                rollout: i % rollouts,
-                value: values[i],
-            });
-        }
-        Ok(RewardMatrix {
-            groups,
-            rollouts,
-            values,
-        })
-    }
-
-    pub fn groups(&self) -> usize {
-        self.groups
-    }
-
-    pub fn rollouts(&self) -> usize {
-        self.rollouts
-    }
-
-    /// Group `g`'s rewards, one per rollout. Panics if `g` is out of range, like indexing.
-    pub fn row(&self, g: usize) -> &[f64] {
-        &self.values[g * self.rollouts..(g + 1) * self.rollouts]
-    }
-
-    /// Group `g`'s reward for rollout `r`. Panics if either is out of range, like indexing.
-    pub fn get(&self, g: usize, r: usize) -> f64 {
-        assert!(r < self.rollouts, "rollout {r} of {}", self.rollouts);
-        self.values[g * self.rollouts + r]
-    }
-
-    /// a_g, the mean of each group's rewards this round: the only per-group alignment signal
-    /// the server may see, which is what the stateful rules track.
-    pub fn group_means(&self) -> Vec<f64> {
-        let n = self.rollouts as f64;
-        (0..self.groups)
-            .map(|g| self.row(g).iter().sum::<f64>() / n)
-            .collect()
-    }
-}
-
-/// One round's aggregate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Aggregated {
-    /// The aggregated reward of each rollout, all finite.
-    pub rewards: Vec<f64>,
-    /// Each group's effective weight this round, for logging; sums to 1. For rules that are a
-    /// weighted mean it is their weight; for the others it is the mean over rollouts of how
-    /// strongly the rollout's aggregate responds to each group's reward (∂r/∂R[g,r],
-    /// normalised per rollout), e.g. for `min` the share of rollouts where the group is worst.
-    pub weights: Vec<f64>,
-}
-
-/// A server-side aggregation rule. It sees only what crosses the federation boundary.
-pub trait Aggregator: Send + Sync + std::fmt::Debug {
-    /// The rule's name, one of [`RULES`] for built-ins.
-    fn name(&self) -> &str;
-
-    /// Aggregates one round. `round` counts from 1; `state` is the rule's own opaque state,
-    /// `Value::Null` before its first round, which stateful rules read and replace and the
-    /// caller checkpoints. Built-ins keep all they need in `state` (so a resumed run continues
-    /// exactly) and do not read `round`. On error `state` is left as it was.
-    fn aggregate(
-        &self,
-        rewards: &RewardMatrix,
-        round: u32,
-        state: &mut Value,
-    ) -> Result<Aggregated, AggregateError>;
-}
+/// The knobs of a rule that has none: any knob given is an error.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct NoKnobs {}
 
 /// Runs a rule that looks at one rollout at a time. `rule` gets the rollout's rewards (one
 /// per group) in a reusable buffer, returns the aggregate, and leaves in the buffer its
 /// sensitivity shares (∂r/∂R[g,r], summing to 1); their mean is the logged weight. One buffer
 /// for the whole matrix keeps the loop free of allocations.
 fn per_rollout(
-    rule: &'static str,
-    m: &RewardMatrix,
+    m: &RewardMatrix<'_>,
     mut per: impl FnMut(&mut [f64]) -> f64,
 ) -> Result<Aggregated, AggregateError> {
-    let mut rewards = Vec::with_capacity(m.rollouts);
-    let mut weights = vec![0.0; m.groups];
-    let mut column = vec![0.0; m.groups];
-    for r in 0..m.rollouts {
-        for (g, c) in column.iter_mut().enumerate() {
-            *c = m.values[g * m.rollouts + r];
-        }
+    let mut rewards = Vec::with_capacity(m.rollouts());
+    let mut weights = vec![0.0; m.groups()];
+    let mut column = vec![0.0; m.groups()];
+    for r in 0..m.rollouts() {
+        m.column_into(r, &mut column);
         rewards.push(per(&mut column));
         for (w, share) in weights.iter_mut().zip(&column) {
             *w += share;
         }
     }
-    let n = m.rollouts as f64;
+    let n = m.rollouts() as f64;
     weights.iter_mut().for_each(|w| *w /= n);
-    finish(rule, rewards, weights)
+    finish(rewards, weights)
 }
 
 /// r ↦ Σ_g w_g R[g,r] for weights that are fixed for the round; walks the matrix row by row,
 /// the order it is stored in.
-fn weighted_sum(
-    rule: &'static str,
-    m: &RewardMatrix,
-    weights: Vec<f64>,
-) -> Result<Aggregated, AggregateError> {
-    let mut rewards = vec![0.0; m.rollouts];
+fn weighted_sum(m: &RewardMatrix<'_>, weights: Vec<f64>) -> Result<Aggregated, AggregateError> {
+    let mut rewards = vec![0.0; m.rollouts()];
     for (g, w) in weights.iter().enumerate() {
         for (out, v) in rewards.iter_mut().zip(m.row(g)) {
             *out += w * v;
         }
     }
-    finish(rule, rewards, weights)
+    finish(rewards, weights)
 }
 
 /// Every output must be finite (the contract the host also enforces on plugins); extreme
 /// rewards and parameters can still overflow, which becomes an error, not a NaN in PPO.
-fn finish(
-    rule: &'static str,
-    rewards: Vec<f64>,
-    weights: Vec<f64>,
-) -> Result<Aggregated, AggregateError> {
+fn finish(rewards: Vec<f64>, weights: Vec<f64>) -> Result<Aggregated, AggregateError> {
     if let Some(r) = rewards.iter().position(|v| !v.is_finite()) {
-        return Err(AggregateError::NotFinite {
-            rule,
-            what: format!("the aggregate of rollout {r}"),
-        });
+        return Err(AggregateError::NotFinite(format!(
+            "the aggregate of rollout {r}"
+        )));
     }
-    check_finite(rule, "weight", &weights)?;
+    check_finite("weight", &weights)?;
     Ok(Aggregated { rewards, weights })
 }
 
-fn check_finite(rule: &'static str, what: &str, values: &[f64]) -> Result<(), AggregateError> {
+fn check_finite(what: &str, values: &[f64]) -> Result<(), AggregateError> {
     match values.iter().position(|v| !v.is_finite()) {
-        Some(g) => Err(AggregateError::NotFinite {
-            rule,
-            what: format!("the {what} of group {g}"),
-        }),
+        Some(g) => Err(AggregateError::NotFinite(format!(
+            "the {what} of group {g}"
+        ))),
         None => Ok(()),
     }
 }
@@ -262,29 +140,18 @@ fn log_softmax(x: &mut [f64]) {
 
 /// A stateful rule's state: `None` before its first round (`null`), else the struct it wrote.
 /// Any other JSON, including another rule's state, is an error.
-fn read_state<S: DeserializeOwned>(
-    rule: &'static str,
-    state: &Value,
-) -> Result<Option<S>, AggregateError> {
+fn read_state<S: DeserializeOwned>(state: &Value) -> Result<Option<S>, AggregateError> {
     if state.is_null() {
         return Ok(None);
     }
     S::deserialize(state)
         .map(Some)
-        .map_err(|e| AggregateError::State {
-            rule,
-            message: e.to_string(),
-        })
+        .map_err(|e| AggregateError::State(e.to_string()))
 }
 
 /// A per-group state vector must fit this round's matrix and be finite.
-fn check_state(
-    rule: &'static str,
-    name: &str,
-    values: &[f64],
-    groups: usize,
-) -> Result<(), AggregateError> {
-    let fail = |message| Err(AggregateError::State { rule, message });
+fn check_state(name: &str, values: &[f64], groups: usize) -> Result<(), AggregateError> {
+    let fail = |message| Err(AggregateError::State(message));
     if values.len() != groups {
         return fail(format!(
             "`{name}` has {} entries but the reward matrix has {groups} groups",
@@ -303,59 +170,12 @@ mod tests {
 
     /// The hand matrix most rule tests share: group 0 is well served (mean 0.9), group 1
     /// poorly (mean 0.3).
-    pub(super) fn two_groups() -> RewardMatrix {
+    pub(super) fn two_groups() -> RewardMatrix<'static> {
         RewardMatrix::new(2, 2, vec![1.0, 0.8, 0.2, 0.4]).unwrap()
     }
 
     pub(super) fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol
-    }
-
-    #[test]
-    fn matrix_accessors() {
-        let m = two_groups();
-        assert_eq!((m.groups(), m.rollouts()), (2, 2));
-        assert_eq!(m.row(1), &[0.2, 0.4]);
-        assert_eq!(m.get(0, 1), 0.8);
-        // (1.0 + 0.8) / 2, (0.2 + 0.4) / 2
-        let a = m.group_means();
-        assert!(close(a[0], 0.9, 1e-15) && close(a[1], 0.3, 1e-15));
-    }
-
-    #[test]
-    fn nan_reward_names_its_group() {
-        let err = RewardMatrix::new(2, 2, vec![1.0, 2.0, f64::NAN, 4.0]).unwrap_err();
-        assert!(matches!(
-            err,
-            AggregateError::NonFinite {
-                group: 1,
-                rollout: 0,
-                ..
-            }
-        ));
-        assert!(err.to_string().contains("group 1"), "{err}");
-        let err = RewardMatrix::new(3, 1, vec![0.0, f64::INFINITY, 0.0]).unwrap_err();
-        assert!(err.to_string().contains("group 1"), "{err}");
-    }
-
-    #[test]
-    fn bad_shapes_are_errors() {
-        assert!(matches!(
-            RewardMatrix::new(2, 2, vec![1.0; 3]),
-            Err(AggregateError::Shape { len: 3, .. })
-        ));
-        assert!(matches!(
-            RewardMatrix::new(0, 2, vec![]),
-            Err(AggregateError::Empty { .. })
-        ));
-        assert!(matches!(
-            RewardMatrix::new(2, 0, vec![]),
-            Err(AggregateError::Empty { .. })
-        ));
-        assert!(matches!(
-            RewardMatrix::new(usize::MAX, 2, vec![1.0]),
-            Err(AggregateError::Shape { .. })
-        ));
     }
 
     #[test]
@@ -383,11 +203,11 @@ mod tests {
         let (groups, rollouts) = (16, 4096);
         let values = (0..groups * rollouts)
             .map(|i| ((i * 7919) % 1000) as f64 / 1000.0 - 0.2)
-            .collect();
+            .collect::<Vec<f64>>();
         let m = RewardMatrix::new(groups, rollouts, values).unwrap();
-        for rule in RULES {
-            let agg = AggregateParams::new(rule).build(&[]).unwrap();
-            assert_eq!(agg.name(), rule);
+        for entry in builtins() {
+            let rule = &entry.name;
+            let agg = entry.build(&Default::default(), &[1.0 / 16.0; 16]).unwrap();
             let mut state = Value::Null;
             for round in 1..=3 {
                 let out = agg.aggregate(&m, round, &mut state).unwrap();
@@ -398,5 +218,84 @@ mod tests {
                 assert!(close(sum, 1.0, 1e-9), "{rule}: weights sum to {sum}");
             }
         }
+    }
+
+    /// Each built-in checks its own knobs and names the one to blame.
+    #[test]
+    fn out_of_range_knobs_name_their_field() {
+        let cases = [
+            ("adaptive_alpha", r#"{"temperature": 0.0}"#, "temperature"),
+            ("adaptive_alpha", r#"{"temperature": -0.1}"#, "temperature"),
+            ("adaptive_alpha", r#"{"beta": -0.1}"#, "beta"),
+            ("adaptive_alpha", r#"{"beta": 1.0}"#, "beta"),
+            (
+                "adaptive_alpha",
+                r#"{"form": "switching", "tau": 0.0}"#,
+                "tau",
+            ),
+            (
+                "adaptive_alpha",
+                r#"{"form": "switching", "tau": 1.5}"#,
+                "tau",
+            ),
+            ("adaptive_alpha", r#"{"tau": 0.5}"#, "tau"),
+            ("tilted", r#"{"temperature": 0.0}"#, "temperature"),
+            ("power_mean", r#"{"alpha": -1.0}"#, "alpha"),
+            ("group_dro", r#"{"eta": 0.0}"#, "eta"),
+            ("group_dro", r#"{"eta": -1.0}"#, "eta"),
+        ];
+        let rules = Rules::default();
+        for (rule, knobs, field) in cases {
+            let knobs: serde_json::Map<String, Value> = serde_json::from_str(knobs).unwrap();
+            let err = rules
+                .get(rule)
+                .unwrap()
+                .build(&knobs, &[0.5, 0.5])
+                .unwrap_err();
+            match &err[..] {
+                [ParamError::Invalid {
+                    field: f, message, ..
+                }] => {
+                    assert_eq!(f, field, "{rule} {knobs:?}");
+                    assert!(message.contains(field), "{message}");
+                }
+                other => panic!("{rule} {knobs:?}: {other:?}"),
+            }
+        }
+        // Range edges are accepted.
+        for (rule, knobs) in [
+            (
+                "adaptive_alpha",
+                r#"{"beta": 0.0, "form": "switching", "tau": 1.0}"#,
+            ),
+            ("power_mean", r#"{"alpha": 0.0}"#),
+            ("tilted", r#"{"temperature": 2.0}"#),
+        ] {
+            let knobs: serde_json::Map<String, Value> = serde_json::from_str(knobs).unwrap();
+            assert!(
+                rules.get(rule).unwrap().build(&knobs, &[1.0]).is_ok(),
+                "{rule}"
+            );
+        }
+    }
+
+    /// A knob the rule does not take, or of the wrong type, is a shape error at its path.
+    #[test]
+    fn unknown_and_mistyped_knobs_are_shape_errors() {
+        let rules = Rules::default();
+        for (rule, knobs, path) in [
+            ("min", r#"{"beta": 0.5}"#, "beta"),
+            ("nash", r#"{"temperature": 0.5}"#, "temperature"),
+            ("tilted", r#"{"temperature": "hot"}"#, "temperature"),
+        ] {
+            let knobs: serde_json::Map<String, Value> = serde_json::from_str(knobs).unwrap();
+            let err = rules.get(rule).unwrap().build(&knobs, &[1.0]).unwrap_err();
+            assert!(
+                matches!(&err[..], [ParamError::Shape { path: p, .. }] if p == path),
+                "{rule}: {err:?}"
+            );
+        }
+        assert!(rules.get("adaptive_alpha").unwrap().takes("beta"));
+        assert!(!rules.get("min").unwrap().takes("beta"));
     }
 }

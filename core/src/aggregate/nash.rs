@@ -9,9 +9,36 @@
 //! Logged weights: ∂r/∂R_g ∝ 1/(R_g − d) for groups above the floor (the worse-off group counts
 //! more), 0 for groups on the floor (their reward does not move r); uniform for a rollout where
 //! every group is on the floor. Averaged over rollouts.
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::Value;
 
+use super::entry::{builtin, RuleEntry};
 use super::{per_rollout, AggregateError, Aggregated, Aggregator, RewardMatrix};
+use crate::registry::ParamError;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Knobs {
+    /// The disagreement point d, the reward a group gets without agreement; finite, default
+    /// 0.0.
+    #[serde(default)]
+    disagreement: f64,
+}
+
+pub(super) fn rule() -> RuleEntry {
+    builtin::<Knobs>(
+        "nash",
+        "Nash social welfare: the mean log gain of each group over a disagreement point",
+        |k, _| {
+            let d = k.disagreement;
+            if !d.is_finite() {
+                return Err(ParamError::range("disagreement", d, "be finite", 0.0));
+            }
+            Ok(Box::new(Nash { d }))
+        },
+    )
+}
 
 /// The smallest gain over d that enters the log.
 const FLOOR: f64 = 1e-6;
@@ -23,19 +50,15 @@ pub(super) struct Nash {
 }
 
 impl Aggregator for Nash {
-    fn name(&self) -> &str {
-        "nash"
-    }
-
     fn aggregate(
         &self,
-        rewards: &RewardMatrix,
+        rewards: &RewardMatrix<'_>,
         _round: u32,
         _state: &mut Value,
     ) -> Result<Aggregated, AggregateError> {
         let groups = rewards.groups() as f64;
         let floor_log = FLOOR.ln();
-        per_rollout("nash", rewards, |column| {
+        per_rollout(rewards, |column| {
             let (mut welfare, mut total) = (0.0, 0.0);
             for v in column.iter_mut() {
                 let gain = *v - self.d;

@@ -11,14 +11,45 @@
 //! exp of a log-sum-exp of (1−α)·ln R', so α = 50 and up cannot overflow.
 //!
 //! Logged weights: ∂M/∂R_g ∝ R'_g^(−α), normalised per rollout, then averaged.
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::Value;
 
+use super::entry::{builtin, RuleEntry};
 use super::{
     log_sum_exp, per_rollout, softmax, AggregateError, Aggregated, Aggregator, RewardMatrix,
 };
+use crate::registry::ParamError;
 
 /// How far above zero the smallest shifted reward lands.
 const SHIFT_FLOOR: f64 = 1e-3;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Knobs {
+    /// The fairness exponent α of the α-fair mean; ≥ 0, default 1.0 (geometric mean; 0 =
+    /// arithmetic mean, large α approaches the minimum).
+    #[serde(default = "default_alpha")]
+    alpha: f64,
+}
+
+fn default_alpha() -> f64 {
+    1.0
+}
+
+pub(super) fn rule() -> RuleEntry {
+    builtin::<Knobs>(
+        "power_mean",
+        "the α-fair (power) mean: mean at α = 0, geometric at 1, min as α → ∞",
+        |k, _| {
+            let alpha = k.alpha;
+            if !(alpha.is_finite() && alpha >= 0.0) {
+                return Err(ParamError::range("alpha", alpha, "be ≥ 0", 1.0));
+            }
+            Ok(Box::new(PowerMean { alpha }))
+        },
+    )
+}
 
 #[derive(Debug)]
 pub(super) struct PowerMean {
@@ -27,13 +58,9 @@ pub(super) struct PowerMean {
 }
 
 impl Aggregator for PowerMean {
-    fn name(&self) -> &str {
-        "power_mean"
-    }
-
     fn aggregate(
         &self,
-        rewards: &RewardMatrix,
+        rewards: &RewardMatrix<'_>,
         _round: u32,
         _state: &mut Value,
     ) -> Result<Aggregated, AggregateError> {
@@ -48,7 +75,7 @@ impl Aggregator for PowerMean {
             0.0
         };
         let e = 1.0 - alpha;
-        per_rollout("power_mean", rewards, |column| {
+        per_rollout(rewards, |column| {
             column.iter_mut().for_each(|v| *v = (*v + shift).ln());
             let log_mean = if e == 0.0 {
                 column.iter().sum::<f64>() / groups

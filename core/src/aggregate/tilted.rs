@@ -7,9 +7,45 @@
 //! group for rewards in [0, 1]. Computed with a stable log-sum-exp, so |t| = 1000 is fine.
 //!
 //! Logged weights: the mean over rollouts of softmax_g(t·R[g,r]) = ∂r/∂R[g,r].
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::Value;
 
+use super::entry::{builtin, RuleEntry};
 use super::{per_rollout, softmax, AggregateError, Aggregated, Aggregator, RewardMatrix};
+use crate::registry::ParamError;
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Knobs {
+    /// The tilt t; finite and ≠ 0, default −1.0 (t < 0 leans to the worst group, t > 0 to the
+    /// best, t → 0 is the mean).
+    #[serde(default = "default_t")]
+    temperature: f64,
+}
+
+fn default_t() -> f64 {
+    -1.0
+}
+
+pub(super) fn rule() -> RuleEntry {
+    builtin::<Knobs>(
+        "tilted",
+        "the tilted (exponential) mean: soft-min for t < 0, soft-max for t > 0",
+        |k, _| {
+            let t = k.temperature;
+            if !(t.is_finite() && t != 0.0) {
+                return Err(ParamError::range(
+                    "temperature",
+                    t,
+                    "be finite and ≠ 0",
+                    -1.0,
+                ));
+            }
+            Ok(Box::new(Tilted { t }))
+        },
+    )
+}
 
 #[derive(Debug)]
 pub(super) struct Tilted {
@@ -18,19 +54,15 @@ pub(super) struct Tilted {
 }
 
 impl Aggregator for Tilted {
-    fn name(&self) -> &str {
-        "tilted"
-    }
-
     fn aggregate(
         &self,
-        rewards: &RewardMatrix,
+        rewards: &RewardMatrix<'_>,
         _round: u32,
         _state: &mut Value,
     ) -> Result<Aggregated, AggregateError> {
         let t = self.t;
         let log_groups = (rewards.groups() as f64).ln();
-        per_rollout("tilted", rewards, |column| {
+        per_rollout(rewards, |column| {
             column.iter_mut().for_each(|v| *v *= t);
             (softmax(column) - log_groups) / t
         })

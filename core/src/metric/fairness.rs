@@ -1,102 +1,174 @@
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+//! The built-in fairness metrics, each a function of the per-group scores (alignments, all
+//! ≥ 0). Every evaluation reports all six; plugins and `evaluate.metrics` add more.
+use chorus_plugin::{Metric, MetricError};
 
-/// Fairness of per-group scores (alignments, all ≥ 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Fairness {
-    /// Mean score over groups.
-    Mean,
-    /// The worst group's score (Rawlsian view).
-    WorstGroup,
-    /// Best minus worst group.
-    Gap,
-    /// Jain's index (Σa)² / (G·Σa²): 1 when all groups are equal, 1/G when one group has all.
-    Jain,
-    /// Gini coefficient: mean absolute difference over twice the mean; 0 = equal.
-    Gini,
-    /// Coefficient of variation: population standard deviation over the mean; 0 = equal.
-    Cv,
+use super::MetricEntry;
+use crate::registry::{ParamError, Source};
+
+/// A built-in metric: a plain function of the scores.
+#[derive(Debug)]
+struct Formula(fn(&[f64]) -> f64);
+
+impl Metric for Formula {
+    fn compute(&self, scores: &[f64]) -> Result<f64, MetricError> {
+        if scores.is_empty() {
+            return Err(MetricError("no groups to measure".to_owned()));
+        }
+        Ok((self.0)(scores))
+    }
 }
 
-impl Fairness {
-    pub const ALL: [Fairness; 6] = [
-        Fairness::Mean,
-        Fairness::WorstGroup,
-        Fairness::Gap,
-        Fairness::Jain,
-        Fairness::Gini,
-        Fairness::Cv,
-    ];
+fn entry(
+    name: &'static str,
+    description: &str,
+    higher_is_fairer: bool,
+    formula: fn(&[f64]) -> f64,
+) -> MetricEntry {
+    MetricEntry::new(
+        name.to_owned(),
+        env!("CARGO_PKG_VERSION").to_owned(),
+        description.to_owned(),
+        serde_json::json!({"type": "object", "additionalProperties": false}),
+        higher_is_fairer,
+        Source::BuiltIn,
+        Box::new(move |knobs| match knobs.keys().next() {
+            None => Ok(Box::new(Formula(formula)) as Box<dyn Metric>),
+            Some(knob) => Err(vec![ParamError::invalid(
+                knob,
+                format!("the built-in metric `{name}` takes no knobs"),
+                "remove it",
+            )]),
+        }),
+    )
+}
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Fairness::Mean => "mean",
-            Fairness::WorstGroup => "worst_group",
-            Fairness::Gap => "gap",
-            Fairness::Jain => "jain",
-            Fairness::Gini => "gini",
-            Fairness::Cv => "cv",
-        }
-    }
+/// name, description, higher is fairer, formula; in the order summary.csv lists them.
+type Builtin = (&'static str, &'static str, bool, fn(&[f64]) -> f64);
+const BUILTINS: [Builtin; 6] = [
+    ("mean", "mean score over groups", true, mean),
+    (
+        "worst_group",
+        "the worst group's score (Rawlsian view)",
+        true,
+        worst_group,
+    ),
+    ("gap", "best minus worst group", false, gap),
+    (
+        "jain",
+        "Jain's index (Σa)²/(G·Σa²): 1 equal, 1/G one group has all",
+        true,
+        jain,
+    ),
+    (
+        "gini",
+        "Gini coefficient: mean absolute difference over twice the mean",
+        false,
+        gini,
+    ),
+    (
+        "cv",
+        "coefficient of variation: population standard deviation over the mean",
+        false,
+        cv,
+    ),
+];
 
-    /// The metric of `scores`; metrics of equal scores are the "all equal" value even when
-    /// every score is 0, where the ratio forms would divide by zero.
-    pub fn of(self, scores: &[f64]) -> f64 {
-        let n = scores.len() as f64;
-        let sum: f64 = scores.iter().sum();
-        let mean = sum / n;
-        let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let min = scores.iter().cloned().fold(f64::INFINITY, f64::min);
-        let all_equal = max == min;
-        match self {
-            Fairness::Mean => mean,
-            Fairness::WorstGroup => min,
-            Fairness::Gap => max - min,
-            Fairness::Jain if all_equal => 1.0,
-            Fairness::Jain => sum * sum / (n * scores.iter().map(|a| a * a).sum::<f64>()),
-            Fairness::Gini | Fairness::Cv if all_equal => 0.0,
-            Fairness::Gini => {
-                let diffs: f64 = scores
-                    .iter()
-                    .flat_map(|a| scores.iter().map(move |b| (a - b).abs()))
-                    .sum();
-                diffs / (2.0 * n * n * mean)
-            }
-            Fairness::Cv => {
-                let var = scores.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n;
-                var.sqrt() / mean
-            }
-        }
+pub(super) fn builtins() -> Vec<MetricEntry> {
+    BUILTINS
+        .iter()
+        .map(|&(name, description, higher, formula)| entry(name, description, higher, formula))
+        .collect()
+}
+
+fn all_equal(scores: &[f64]) -> bool {
+    scores.iter().all(|s| *s == scores[0])
+}
+
+pub fn mean(scores: &[f64]) -> f64 {
+    scores.iter().sum::<f64>() / scores.len() as f64
+}
+
+pub fn worst_group(scores: &[f64]) -> f64 {
+    scores.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+pub fn gap(scores: &[f64]) -> f64 {
+    scores.iter().copied().fold(f64::NEG_INFINITY, f64::max) - worst_group(scores)
+}
+
+/// Jain's index; 1 for equal scores, even all 0, where the ratio would divide by zero.
+pub fn jain(scores: &[f64]) -> f64 {
+    if all_equal(scores) {
+        return 1.0;
     }
+    let sum: f64 = scores.iter().sum();
+    sum * sum / (scores.len() as f64 * scores.iter().map(|a| a * a).sum::<f64>())
+}
+
+pub fn gini(scores: &[f64]) -> f64 {
+    if all_equal(scores) {
+        return 0.0;
+    }
+    let n = scores.len() as f64;
+    let diffs: f64 = scores
+        .iter()
+        .flat_map(|a| scores.iter().map(move |b| (a - b).abs()))
+        .sum();
+    diffs / (2.0 * n * n * mean(scores))
+}
+
+pub fn cv(scores: &[f64]) -> f64 {
+    if all_equal(scores) {
+        return 0.0;
+    }
+    let m = mean(scores);
+    let var = scores.iter().map(|a| (a - m).powi(2)).sum::<f64>() / scores.len() as f64;
+    var.sqrt() / m
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Fairness::*;
+    use super::*;
 
     #[test]
     fn equal_scores_are_perfectly_fair() {
         let s = [0.8; 4];
-        assert_eq!(Jain.of(&s), 1.0);
-        assert_eq!(Gini.of(&s), 0.0);
-        assert_eq!(Cv.of(&s), 0.0);
-        assert_eq!(Gap.of(&s), 0.0);
-        assert_eq!(Jain.of(&[0.0, 0.0]), 1.0);
+        assert_eq!(jain(&s), 1.0);
+        assert_eq!(gini(&s), 0.0);
+        assert_eq!(cv(&s), 0.0);
+        assert_eq!(gap(&s), 0.0);
+        assert_eq!(jain(&[0.0, 0.0]), 1.0);
     }
 
     #[test]
     fn known_values() {
         let s = [1.0, 0.0, 0.0, 0.0];
-        assert!((Jain.of(&s) - 0.25).abs() < 1e-12);
-        assert!((Gini.of(&s) - 0.75).abs() < 1e-12);
+        assert!((jain(&s) - 0.25).abs() < 1e-12);
+        assert!((gini(&s) - 0.75).abs() < 1e-12);
         let s = [0.9, 0.6, 0.6];
-        assert!((Mean.of(&s) - 0.7).abs() < 1e-12);
-        assert_eq!(WorstGroup.of(&s), 0.6);
-        assert!((Gap.of(&s) - 0.3).abs() < 1e-12);
+        assert!((mean(&s) - 0.7).abs() < 1e-12);
+        assert_eq!(worst_group(&s), 0.6);
+        assert!((gap(&s) - 0.3).abs() < 1e-12);
         // (2.1)² / (3 · 1.53) = 0.960784…
-        assert!((Jain.of(&s) - 4.41 / 4.59).abs() < 1e-12);
+        assert!((jain(&s) - 4.41 / 4.59).abs() < 1e-12);
         // σ = √(0.02) = 0.141421…, / 0.7
-        assert!((Cv.of(&s) - 0.02f64.sqrt() / 0.7).abs() < 1e-12);
+        assert!((cv(&s) - 0.02f64.sqrt() / 0.7).abs() < 1e-12);
+    }
+
+    #[test]
+    fn entries_build_and_refuse_knobs() {
+        let all = builtins();
+        let names: Vec<&str> = all.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["mean", "worst_group", "gap", "jain", "gini", "cv"]);
+        let jain_entry = &all[3];
+        let m = jain_entry.build(&Default::default()).unwrap();
+        assert_eq!(m.compute(&[1.0, 0.0, 0.0, 0.0]).unwrap(), 0.25);
+        assert!(m.compute(&[]).is_err());
+        let knobs = serde_json::json!({"epsilon": 1})
+            .as_object()
+            .unwrap()
+            .clone();
+        let err = jain_entry.build(&knobs).unwrap_err();
+        assert!(err[0].message().contains("`jain`"), "{err:?}");
     }
 }

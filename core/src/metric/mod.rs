@@ -1,9 +1,11 @@
 //! Metrics: how well a policy matches each group, and how fairly that is spread.
 //!
-//! A fairness metric is a function of the per-group scores only (`&[f64] -> f64`); that is the
-//! shape a metric plugin will export, so built-ins and plugins are interchangeable.
+//! A fairness metric is a function of the per-group scores only; that is the shape the
+//! plugin ABI exports too, so built-ins and plugins sit in one [`Metrics`] table.
 mod alignment;
+mod entry;
 mod fairness;
 
 pub use alignment::{alignment, js_distance};
-pub use fairness::Fairness;
+pub use entry::{MetricEntry, Metrics};
+pub use fairness::jain;

@@ -1,6 +1,7 @@
 //! File → checked pipeline: read, decode, parse, override, deserialise, validate, resolve.
 //! Each step turns failures into [`Diagnostic`]s that point at the user's text.
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -9,6 +10,7 @@ use super::source::{self, SourceMap};
 use super::{validate, Pipeline};
 use crate::diagnostic::{nearest, Diagnostic, Diagnostics, Origin};
 use crate::graph::Dag;
+use crate::registry::{resolve_path, Registry};
 
 /// A pipeline that passed every check, with what is needed to explain and run it.
 #[derive(Debug)]
@@ -18,6 +20,8 @@ pub struct Loaded {
     pub overrides: Vec<Override>,
     pub source: SourceMap,
     pub dag: Dag,
+    /// The rules and metrics its stages may name, with the plugin libraries it loaded.
+    pub registry: Arc<Registry>,
 }
 
 /// Loads and checks `file` with `overrides` applied first.
@@ -67,7 +71,23 @@ pub fn load_str(file: &Path, text: &str, overrides: &[Override]) -> Result<Loade
     };
     let pipeline: Pipeline = serde_path_to_error::deserialize(doc).map_err(|e| blame.serde(&e))?;
     let mut errors = validate::check(&pipeline, &blame);
-    let dag = match Dag::build(&pipeline, &blame) {
+    let mut registry = Registry::default();
+    for (i, written) in pipeline.plugins.iter().enumerate() {
+        if let Err(e) = registry.load(&resolve_path(file, written)) {
+            errors.push(Diagnostic::new(
+                blame.at(&format!("plugins[{i}]")),
+                e.to_string(),
+                "plugin paths are relative to this pipeline file; build the library first \
+                 (`cargo build --release` in its crate) and check it with `chorus plugins inspect PATH`",
+            ));
+        }
+    }
+    if !errors.is_empty() && !pipeline.plugins.is_empty() {
+        // Without every library, stages that name their rules would only add noise.
+        return Err(Diagnostics(errors));
+    }
+    let registry = Arc::new(registry);
+    let dag = match Dag::build(&pipeline, &blame, &registry) {
         Ok(dag) => Some(dag),
         Err(more) => {
             errors.extend(more);
@@ -81,6 +101,7 @@ pub fn load_str(file: &Path, text: &str, overrides: &[Override]) -> Result<Loade
             overrides: overrides.to_vec(),
             source,
             dag,
+            registry,
         }),
         _ => Err(Diagnostics(errors)),
     }
@@ -178,6 +199,15 @@ impl Blame<'_> {
     }
 }
 
+/// `inner` (a path inside the sub-tree at `base`, `a.b[2]` or empty) as a path of the file.
+pub fn child_path(base: &str, inner: &str) -> String {
+    if inner.is_empty() || inner.starts_with('[') {
+        format!("{base}{inner}")
+    } else {
+        source::child_key(base, inner)
+    }
+}
+
 /// serde_path_to_error's path in our `a.b[2].c` form.
 pub fn path_string(path: &serde_path_to_error::Path) -> String {
     let mut out = String::new();
@@ -210,12 +240,7 @@ pub fn params<T: serde::de::DeserializeOwned>(
     blame: &Blame<'_>,
 ) -> Result<T, Diagnostic> {
     serde_path_to_error::deserialize(value.clone()).map_err(|e| {
-        let inner = path_string(e.path());
-        let full = if inner.is_empty() {
-            path.to_owned()
-        } else {
-            source::child_key(path, &inner)
-        };
+        let full = child_path(path, &path_string(e.path()));
         blame.serde_at(&full, &e.inner().to_string())
     })
 }

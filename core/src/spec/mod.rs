@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use load::{load, load_str, params, Blame, Loaded};
+pub use load::{child_path, load, load_str, params, path_string, Blame, Loaded};
 pub use overrides::Override;
 pub use source::SourceMap;
 
@@ -26,6 +26,11 @@ pub struct Pipeline {
     /// Folder that receives run folders, relative to the working directory; it may not leave it.
     #[serde(default = "default_output")]
     pub output: String,
+    /// Plugin libraries whose aggregation rules and fairness metrics stages may name, as
+    /// paths relative to this file (never searched for). Plugins are trusted native code
+    /// that runs inside chorus; see plugins/api/README.md.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<String>,
     /// Number of training rounds of the `loop` block; required when there is a loop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rounds: Option<u32>,

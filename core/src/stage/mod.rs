@@ -19,19 +19,20 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use aggregate::Aggregated;
+pub use aggregate::{AggregateStage, Aggregated};
 pub use artifact::{Artifact, ArtifactKind, Inputs, Reading};
 pub use context::Context;
-pub use evaluate::{EvaluateParams, Evaluation};
+pub use evaluate::{EvaluateParams, EvaluateStage, Evaluation, MetricSpec};
 pub use policy_init::{PolicyParams, PolicyState};
 pub use reward_model::Scorers;
 pub use rollout::{RolloutBatch, RolloutParams};
 pub use score::{Rewards, ScoreParams};
 pub use split::{GroupShard, Oracle, QuestionBank, Split, SplitParams};
 
-use crate::aggregate::AggregateParams;
+use crate::aggregate::Normalize;
 use crate::diagnostic::Diagnostic;
 use crate::ppo::PpoConfig;
+use crate::registry::{inline_schema, Registry};
 use crate::reward::RewardModelConfig;
 use crate::spec::{params, Blame, Pipeline};
 
@@ -138,20 +139,22 @@ impl Kind {
             Kind::Policy => generator.subschema_for::<PolicyParams>(),
             Kind::Rollout => generator.subschema_for::<RolloutParams>(),
             Kind::Score => generator.subschema_for::<ScoreParams>(),
-            Kind::Aggregate => generator.subschema_for::<AggregateParams>(),
+            Kind::Aggregate => aggregate_schema(),
             Kind::Ppo => generator.subschema_for::<PpoConfig>(),
             Kind::Evaluate => generator.subschema_for::<EvaluateParams>(),
         }
     }
 
-    /// Checks the params (at `path` in the file) and builds the stage.
+    /// Checks the params (at `path` in the file) and builds the stage; rules and metrics are
+    /// looked up in `registry`.
     pub fn build(
         self,
         raw: &Map<String, Value>,
         path: &str,
         blame: &Blame<'_>,
         pipeline: &Pipeline,
-    ) -> Result<Arc<dyn Stage>, Diagnostic> {
+        registry: &Arc<Registry>,
+    ) -> Result<Arc<dyn Stage>, Vec<Diagnostic>> {
         let value = Value::Object(raw.clone());
         let range = |(field, msg): (&str, String)| {
             Diagnostic::new(
@@ -165,41 +168,83 @@ impl Kind {
         };
         Ok(match self {
             Kind::Split => {
-                let p: SplitParams = params(&value, path, blame)?;
-                p.check().map_err(range)?;
+                let p: SplitParams = params(&value, path, blame).map_err(one)?;
+                p.check().map_err(range).map_err(one)?;
                 Arc::new(p)
             }
             Kind::RewardModel => {
-                let p: RewardModelConfig = params(&value, path, blame)?;
-                p.check().map_err(range)?;
+                let p: RewardModelConfig = params(&value, path, blame).map_err(one)?;
+                p.check().map_err(range).map_err(one)?;
                 Arc::new(p)
             }
             Kind::Policy => {
-                let p: PolicyParams = params(&value, path, blame)?;
-                p.check().map_err(range)?;
+                let p: PolicyParams = params(&value, path, blame).map_err(one)?;
+                p.check().map_err(range).map_err(one)?;
                 Arc::new(p)
             }
             Kind::Rollout => {
-                let p: RolloutParams = params(&value, path, blame)?;
-                p.check().map_err(range)?;
+                let p: RolloutParams = params(&value, path, blame).map_err(one)?;
+                p.check().map_err(range).map_err(one)?;
                 Arc::new(p)
             }
-            Kind::Score => Arc::new(params::<ScoreParams>(&value, path, blame)?),
-            Kind::Aggregate => {
-                let p: AggregateParams = params(&value, path, blame)?;
-                // Checked with equal populations here; the stage rebuilds it with the real ones.
-                let g = pipeline.groups.count.max(1) as usize;
-                p.build(&vec![1.0 / g as f64; g]).map_err(|e| {
-                    Diagnostic::new(blame.at(&format!("{path}.{}", e.field)), e.message, e.hint)
-                })?;
-                Arc::new(p)
-            }
+            Kind::Score => Arc::new(params::<ScoreParams>(&value, path, blame).map_err(one)?),
+            Kind::Aggregate => Arc::new(AggregateStage::resolve(
+                raw,
+                path,
+                blame,
+                registry,
+                pipeline.groups.count as usize,
+            )?),
             Kind::Ppo => {
-                let p: PpoConfig = params(&value, path, blame)?;
-                p.check().map_err(range)?;
+                let p: PpoConfig = params(&value, path, blame).map_err(one)?;
+                p.check().map_err(range).map_err(one)?;
                 Arc::new(p)
             }
-            Kind::Evaluate => Arc::new(params::<EvaluateParams>(&value, path, blame)?),
+            Kind::Evaluate => {
+                let p: EvaluateParams = params(&value, path, blame).map_err(one)?;
+                Arc::new(EvaluateStage::resolve(p, path, blame, registry)?)
+            }
         })
     }
+}
+
+fn one(d: Diagnostic) -> Vec<Diagnostic> {
+    vec![d]
+}
+
+/// The `aggregate` params' schema: `rule`, `normalize`, and for each built-in rule its own
+/// knobs (`if rule == R then …`). A plugin's rule is any other name; its knobs are checked
+/// against the plugin's schema when the pipeline is loaded.
+fn aggregate_schema() -> Schema {
+    let builtins = crate::aggregate::builtins();
+    let names: Vec<&str> = builtins.iter().map(|r| r.name.as_str()).collect();
+    let rule = serde_json::json!({
+        "type": "string",
+        "description": format!(
+            "The aggregation rule: built-in {}, or a rule of a library under `plugins:`.",
+            names.join(", ")
+        ),
+        "examples": names,
+    });
+    let normalize = inline_schema::<Normalize>();
+    let rules: Vec<Value> = builtins
+        .iter()
+        .map(|r| {
+            let mut then = r.schema.clone();
+            then["description"] = Value::String(r.description.clone());
+            then["properties"]["rule"] = rule.clone();
+            then["properties"]["normalize"] = normalize.clone();
+            serde_json::json!({
+                "if": { "properties": { "rule": { "const": r.name } }, "required": ["rule"] },
+                "then": then
+            })
+        })
+        .collect();
+    let schema = serde_json::json!({
+        "type": "object",
+        "required": ["rule"],
+        "properties": { "rule": rule, "normalize": normalize },
+        "allOf": rules,
+    });
+    Schema::try_from(schema).expect("an object is a schema")
 }

@@ -18,7 +18,7 @@ pub struct ScoreParams {}
 /// What the server receives from the groups.
 #[derive(Debug)]
 pub struct Rewards {
-    pub matrix: RewardMatrix,
+    pub matrix: RewardMatrix<'static>,
     /// Public facts about the groups (names, population shares), for weighting and logs.
     pub groups: Vec<GroupInfo>,
 }

@@ -79,7 +79,8 @@ pub struct ChorusAggregateCall {
     pub rollouts: usize,
     /// The training round, from 1.
     pub round: u32,
-    /// The state this rule returned last round, or `null` before its first round.
+    /// The state this rule returned last round as JSON; the text `null` before its first
+    /// round (the host never passes NULL, but plugins should read NULL as `null` too).
     pub state_json: *const c_char,
 }
 

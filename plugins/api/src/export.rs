@@ -85,7 +85,30 @@ fn guarded(error: *mut *mut c_char, body: impl FnOnce() -> Result<(), (i32, Stri
     }
 }
 
-/// A NUL-terminated JSON string from the host, parsed.
+/// The host's buffer as a slice; an empty one for NULL or length 0 (where `from_raw_parts`
+/// would be undefined behaviour on a NULL pointer).
+///
+/// # Safety
+/// Unless NULL, `ptr` points to `len` readable values that outlive the call.
+unsafe fn slice<'a>(ptr: *const f64, len: usize) -> &'a [f64] {
+    if ptr.is_null() || len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(ptr, len)
+    }
+}
+
+/// # Safety
+/// As for [`slice`], writable.
+unsafe fn slice_mut<'a>(ptr: *mut f64, len: usize) -> &'a mut [f64] {
+    if ptr.is_null() || len == 0 {
+        &mut []
+    } else {
+        std::slice::from_raw_parts_mut(ptr, len)
+    }
+}
+
+/// A NUL-terminated JSON string from the host, parsed; NULL reads as `null`.
 ///
 /// # Safety
 /// `text` is NULL or a valid NUL-terminated string.
@@ -112,13 +135,14 @@ unsafe extern "C" fn rule_create<R: PluginRule>(
         let params = match json(params_json).map_err(|e| (CHORUS_ERROR, e))? {
             Value::Object(map) => map,
             Value::Null => Map::new(),
-            other => return Err((CHORUS_ERROR, format!("params must be an object, not {other}"))),
+            other => {
+                return Err((
+                    CHORUS_ERROR,
+                    format!("params must be an object, not {other}"),
+                ))
+            }
         };
-        let populations = if groups == 0 {
-            &[][..]
-        } else {
-            std::slice::from_raw_parts(populations, groups)
-        };
+        let populations = slice(populations, groups);
         let rule = R::new(&params, populations).map_err(|e| (CHORUS_ERROR, e))?;
         *instance = Box::into_raw(Box::new(rule)).cast();
         Ok(())
@@ -136,7 +160,7 @@ unsafe extern "C" fn rule_aggregate<R: PluginRule>(
     guarded(&mut out.error, || {
         let rule = &*instance.cast::<R>();
         let call = &*call;
-        let values = std::slice::from_raw_parts(call.rewards, call.len);
+        let values = slice(call.rewards, call.len);
         let matrix = RewardMatrix::shaped(call.groups, call.rollouts, Cow::Borrowed(values))
             .map_err(|e| (CHORUS_ERROR, e.to_string()))?;
         let mut state = json(call.state_json).map_err(|e| (CHORUS_BAD_STATE, e))?;
@@ -148,10 +172,10 @@ unsafe extern "C" fn rule_aggregate<R: PluginRule>(
             })?;
         out.rewards_written = result.rewards.len();
         out.weights_written = result.weights.len();
-        let rewards = std::slice::from_raw_parts_mut(out.rewards, out.rewards_capacity);
+        let rewards = slice_mut(out.rewards, out.rewards_capacity);
         let n = result.rewards.len().min(rewards.len());
         rewards[..n].copy_from_slice(&result.rewards[..n]);
-        let weights = std::slice::from_raw_parts_mut(out.weights, out.weights_capacity);
+        let weights = slice_mut(out.weights, out.weights_capacity);
         let n = result.weights.len().min(weights.len());
         weights[..n].copy_from_slice(&result.weights[..n]);
         out.state_json = if state.is_null() {
@@ -169,7 +193,9 @@ unsafe extern "C" fn rule_destroy<R: PluginRule>(instance: *mut c_void) {
     if !instance.is_null() {
         // A panic in a destructor must not unwind into the host either; there is no one to
         // tell, so it is dropped.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(instance.cast::<R>()))));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            drop(Box::from_raw(instance.cast::<R>()))
+        }));
     }
 }
 
@@ -184,7 +210,12 @@ unsafe extern "C" fn metric_create<M: PluginMetric>(
         let params = match json(params_json).map_err(|e| (CHORUS_ERROR, e))? {
             Value::Object(map) => map,
             Value::Null => Map::new(),
-            other => return Err((CHORUS_ERROR, format!("params must be an object, not {other}"))),
+            other => {
+                return Err((
+                    CHORUS_ERROR,
+                    format!("params must be an object, not {other}"),
+                ))
+            }
         };
         let metric = M::new(&params).map_err(|e| (CHORUS_ERROR, e))?;
         *instance = Box::into_raw(Box::new(metric)).cast();
@@ -203,11 +234,7 @@ unsafe extern "C" fn metric_compute<M: PluginMetric>(
 ) -> i32 {
     guarded(error, || {
         let metric = &*instance.cast::<M>();
-        let scores = if len == 0 {
-            &[][..]
-        } else {
-            std::slice::from_raw_parts(scores, len)
-        };
+        let scores = slice(scores, len);
         *value = metric
             .compute(scores)
             .map_err(|e| (CHORUS_ERROR, e.to_string()))?;
@@ -219,7 +246,9 @@ unsafe extern "C" fn metric_compute<M: PluginMetric>(
 /// `instance` came from `metric_create::<M>` and is freed once.
 unsafe extern "C" fn metric_destroy<M: PluginMetric>(instance: *mut c_void) {
     if !instance.is_null() {
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(instance.cast::<M>()))));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            drop(Box::from_raw(instance.cast::<M>()))
+        }));
     }
 }
 
