@@ -89,7 +89,7 @@ fn weighted_sum(m: &RewardMatrix<'_>, weights: Vec<f64>) -> Result<Aggregated, A
 fn finish(rewards: Vec<f64>, weights: Vec<f64>) -> Result<Aggregated, AggregateError> {
     if let Some(r) = rewards.iter().position(|v| !v.is_finite()) {
         return Err(AggregateError::NotFinite(format!(
-            "the aggregate of rollout {r}"
+            "the aggregate of rollout {r} (the rewards are too large for this rule's parameters)"
         )));
     }
     check_finite("weight", &weights)?;
@@ -99,7 +99,7 @@ fn finish(rewards: Vec<f64>, weights: Vec<f64>) -> Result<Aggregated, AggregateE
 fn check_finite(what: &str, values: &[f64]) -> Result<(), AggregateError> {
     match values.iter().position(|v| !v.is_finite()) {
         Some(g) => Err(AggregateError::NotFinite(format!(
-            "the {what} of group {g}"
+            "the {what} of group {g} (the rewards are too large for this rule's parameters)"
         ))),
         None => Ok(()),
     }

@@ -66,9 +66,7 @@ pub enum PluginError {
     },
 }
 
-/// What a non-OK status code means, in words, with the plugin's message. Rust plugins already
-/// prefix a panic's message with "panicked: " (`chorus_plugin::export`), C plugins do not, so
-/// the prefix is taken off before it is put back once.
+/// What a non-OK status code means, in words, with the plugin's message.
 pub(super) fn failure(status: i32, message: Option<Vec<u8>>) -> String {
     let message = message.map_or_else(
         || "(the plugin gave no message)".to_owned(),
@@ -77,8 +75,7 @@ pub(super) fn failure(status: i32, message: Option<Vec<u8>>) -> String {
     match status {
         CHORUS_ERROR | CHORUS_BAD_STATE => message,
         CHORUS_PANIC => format!(
-            "panicked: {}; this is a bug in the plugin, report it to its authors",
-            message.strip_prefix("panicked: ").unwrap_or(&message)
+            "panicked: {message}; this is a bug in the plugin, report it to its authors"
         ),
         _ => format!(
             "returned the unknown status {status} ({message}); this is a bug in the plugin, \

@@ -38,7 +38,8 @@ pub enum AggregateError {
     Groups { expected: usize, groups: usize },
     #[error("the state is not one this rule wrote ({0}); pass null to start afresh")]
     State(String),
-    #[error("{0} is not finite; the rewards are too large for this rule's parameters")]
+    /// An output that overflowed or is NaN, e.g. "the aggregate of rollout 3".
+    #[error("{0} is not finite")]
     NotFinite(String),
     /// Anything else the rule wants to say, in its own words.
     #[error("{0}")]

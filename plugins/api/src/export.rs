@@ -71,7 +71,7 @@ fn guarded(error: *mut *mut c_char, body: impl FnOnce() -> Result<(), (i32, Stri
             .map(String::as_str)
             .or_else(|| panic.downcast_ref::<&str>().copied())
             .unwrap_or("a panic without a message");
-        Err((CHORUS_PANIC, format!("panicked: {what}")))
+        Err((CHORUS_PANIC, what.to_owned()))
     });
     match outcome {
         Ok(()) => CHORUS_OK,
