@@ -402,3 +402,47 @@ fn plugin_state_survives_kill_and_resume() {
     );
     assert!(err.contains("state"), "{err}");
 }
+
+/// Borda over each group's ranking is the mean of rank-normalised rewards: the plugin and
+/// `normalize: rank` + the built-in `mean` must train the same policy.
+#[test]
+fn borda_equals_mean_after_rank_normalisation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let borda = lib("chorus_borda");
+    let summary = |rule: &str, out: &str| {
+        let file = pipeline(tmp.path(), &[&borda], rule, "{}");
+        let o = run(&file, &tmp.path().join(out));
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read_to_string(run_dir(&tmp.path().join(out)).join("summary.csv")).unwrap()
+    };
+    let plain = summary("{rule: mean}", "plain");
+    let ranked = summary("{rule: mean, normalize: rank}", "ranked");
+    assert_eq!(summary("{rule: borda}", "borda"), ranked);
+    assert_ne!(plain, ranked, "normalisation changed nothing");
+}
+
+/// A misspelt normalisation and a metric that panics are clear errors too.
+#[test]
+fn bad_normalisation_and_a_panicking_metric() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kit = lib("chorus_testkit");
+    let file = pipeline(tmp.path(), &[&kit], "{rule: mean, normalize: zscor}", "{}");
+    let o = chorus(&["validate", file.to_str().unwrap()]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("`zscore`"), "{err}");
+    let file = pipeline(
+        tmp.path(),
+        &[&kit],
+        "{rule: mean}",
+        "{metrics: [panicking_metric]}",
+    );
+    let o = run(&file, &tmp.path().join("out"));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("panicking_metric") && err.contains("libchorus_testkit"),
+        "{err}"
+    );
+    assert!(err.contains("panicked"), "{err}");
+}
