@@ -74,9 +74,9 @@ pub(super) fn failure(status: i32, message: Option<Vec<u8>>) -> String {
     );
     match status {
         CHORUS_ERROR | CHORUS_BAD_STATE => message,
-        CHORUS_PANIC => format!(
-            "panicked: {message}; this is a bug in the plugin, report it to its authors"
-        ),
+        CHORUS_PANIC => {
+            format!("panicked: {message}; this is a bug in the plugin, report it to its authors")
+        }
         _ => format!(
             "returned the unknown status {status} ({message}); this is a bug in the plugin, \
              report it to its authors"
