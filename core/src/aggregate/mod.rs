@@ -20,6 +20,10 @@ mod normalize;
 mod power_mean;
 mod tilted;
 
+use chorus_plugin::kit::{
+    check_finite, check_state, log_softmax, log_sum_exp, per_rollout, softmax, tie_shares,
+    weighted_sum,
+};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -49,95 +53,6 @@ pub fn builtins() -> Vec<RuleEntry> {
 #[serde(deny_unknown_fields)]
 struct NoKnobs {}
 
-/// Runs a rule that looks at one rollout at a time. `rule` gets the rollout's rewards (one
-/// per group) in a reusable buffer, returns the aggregate, and leaves in the buffer its
-/// sensitivity shares (∂r/∂R[g,r], summing to 1); their mean is the logged weight. One buffer
-/// for the whole matrix keeps the loop free of allocations.
-fn per_rollout(
-    m: &RewardMatrix<'_>,
-    mut per: impl FnMut(&mut [f64]) -> f64,
-) -> Result<Aggregated, AggregateError> {
-    let mut rewards = Vec::with_capacity(m.rollouts());
-    let mut weights = vec![0.0; m.groups()];
-    let mut column = vec![0.0; m.groups()];
-    for r in 0..m.rollouts() {
-        m.column_into(r, &mut column);
-        rewards.push(per(&mut column));
-        for (w, share) in weights.iter_mut().zip(&column) {
-            *w += share;
-        }
-    }
-    let n = m.rollouts() as f64;
-    weights.iter_mut().for_each(|w| *w /= n);
-    finish(rewards, weights)
-}
-
-/// r ↦ Σ_g w_g R[g,r] for weights that are fixed for the round; walks the matrix row by row,
-/// the order it is stored in.
-fn weighted_sum(m: &RewardMatrix<'_>, weights: Vec<f64>) -> Result<Aggregated, AggregateError> {
-    let mut rewards = vec![0.0; m.rollouts()];
-    for (g, w) in weights.iter().enumerate() {
-        for (out, v) in rewards.iter_mut().zip(m.row(g)) {
-            *out += w * v;
-        }
-    }
-    finish(rewards, weights)
-}
-
-/// Every output must be finite (the contract the host also enforces on plugins); extreme
-/// rewards and parameters can still overflow, which becomes an error, not a NaN in PPO.
-fn finish(rewards: Vec<f64>, weights: Vec<f64>) -> Result<Aggregated, AggregateError> {
-    if let Some(r) = rewards.iter().position(|v| !v.is_finite()) {
-        return Err(AggregateError::NotFinite(format!(
-            "the aggregate of rollout {r} (the rewards are too large for this rule's parameters)"
-        )));
-    }
-    check_finite("weight", &weights)?;
-    Ok(Aggregated { rewards, weights })
-}
-
-fn check_finite(what: &str, values: &[f64]) -> Result<(), AggregateError> {
-    match values.iter().position(|v| !v.is_finite()) {
-        Some(g) => Err(AggregateError::NotFinite(format!(
-            "the {what} of group {g} (the rewards are too large for this rule's parameters)"
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// Shares for `min`/`max`: the groups attaining `extreme` split the rollout evenly.
-fn tie_shares(column: &mut [f64], extreme: f64) {
-    let ties = column.iter().filter(|&&v| v == extreme).count() as f64;
-    for v in column {
-        *v = if *v == extreme { 1.0 / ties } else { 0.0 };
-    }
-}
-
-/// log Σ_i exp(x_i), with the largest term factored out so that nothing overflows.
-fn log_sum_exp(x: impl Iterator<Item = f64> + Clone) -> f64 {
-    let m = x.clone().fold(f64::NEG_INFINITY, f64::max);
-    m + x.map(|v| (v - m).exp()).sum::<f64>().ln()
-}
-
-/// Turns `x` into softmax(x) in place and returns log Σ_i exp(x_i): one exp per entry, for the
-/// per-rollout loops, where the softmax is the rollout's sensitivity shares.
-fn softmax(x: &mut [f64]) -> f64 {
-    let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut sum = 0.0;
-    for v in x.iter_mut() {
-        *v = (*v - m).exp();
-        sum += *v;
-    }
-    x.iter_mut().for_each(|v| *v /= sum);
-    m + sum.ln()
-}
-
-/// log softmax(x) in place: the log-weights of the multiplicative and softmax-weighted rules.
-fn log_softmax(x: &mut [f64]) {
-    let lse = log_sum_exp(x.iter().copied());
-    x.iter_mut().for_each(|v| *v -= lse);
-}
-
 /// A stateful rule's state: `None` before its first round (`null`), else the struct it wrote.
 /// Any other JSON, including another rule's state, is an error.
 fn read_state<S: DeserializeOwned>(state: &Value) -> Result<Option<S>, AggregateError> {
@@ -147,21 +62,6 @@ fn read_state<S: DeserializeOwned>(state: &Value) -> Result<Option<S>, Aggregate
     S::deserialize(state)
         .map(Some)
         .map_err(|e| AggregateError::State(e.to_string()))
-}
-
-/// A per-group state vector must fit this round's matrix and be finite.
-fn check_state(name: &str, values: &[f64], groups: usize) -> Result<(), AggregateError> {
-    let fail = |message| Err(AggregateError::State(message));
-    if values.len() != groups {
-        return fail(format!(
-            "`{name}` has {} entries but the reward matrix has {groups} groups",
-            values.len()
-        ));
-    }
-    if let Some(g) = values.iter().position(|v| !v.is_finite()) {
-        return fail(format!("`{name}` of group {g} is not finite"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -176,24 +76,6 @@ mod tests {
 
     pub(super) fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol
-    }
-
-    #[test]
-    fn stable_helpers() {
-        // log(e^1000 + e^1000) = 1000 + ln 2, where the naive sum overflows.
-        assert!(close(
-            log_sum_exp([1000.0, 1000.0].into_iter()),
-            1000.0 + 2f64.ln(),
-            1e-12
-        ));
-        let mut x = [1000.0, 1000.0 + 3f64.ln()];
-        let lse = softmax(&mut x);
-        // softmax = [1/4, 3/4] (to the precision of 1000 + ln 3); lse = 1000 + ln 4
-        assert!(close(x[0], 0.25, 1e-12) && close(x[1], 0.75, 1e-12));
-        assert!(close(lse, 1000.0 + 4f64.ln(), 1e-12));
-        let mut x = [0.0, 3f64.ln()];
-        log_softmax(&mut x);
-        assert!(close(x[0], 0.25f64.ln(), 1e-15) && close(x[1], 0.75f64.ln(), 1e-15));
     }
 
     /// Every rule, at its defaults, on a matrix of the size a real round has: finite outputs,

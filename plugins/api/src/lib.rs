@@ -5,6 +5,7 @@
 //!   round's groups × rollouts rewards, the round and its own JSON state, and nothing else
 //!   (the federation boundary).
 //! - [`Metric`], [`MetricError`]: a metric turns per-group scores into one number.
+//! - [`kit`]: the loops and stable helpers the built-in rules are made of, for plugins too.
 //! - [`abi`]: the same interfaces as a C ABI (`include/chorus_plugin.h`), and [`export!`] with
 //!   [`PluginRule`] / [`PluginMetric`], which put a Rust type behind it.
 //!
@@ -13,6 +14,7 @@
 pub mod abi;
 mod contract;
 pub mod export;
+pub mod kit;
 mod matrix;
 
 pub use contract::{AggregateError, Aggregated, Aggregator, Metric, MetricError};

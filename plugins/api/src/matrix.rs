@@ -58,25 +58,30 @@ impl<'a> RewardMatrix<'a> {
         })
     }
 
+    #[inline]
     pub fn groups(&self) -> usize {
         self.groups
     }
 
+    #[inline]
     pub fn rollouts(&self) -> usize {
         self.rollouts
     }
 
     /// Every reward, row after row (group-major).
+    #[inline]
     pub fn values(&self) -> &[f64] {
         &self.values
     }
 
     /// Group `g`'s rewards, one per rollout. Panics if `g` is out of range, like indexing.
+    #[inline]
     pub fn row(&self, g: usize) -> &[f64] {
         &self.values[g * self.rollouts..(g + 1) * self.rollouts]
     }
 
     /// Group `g`'s reward for rollout `r`. Panics if either is out of range, like indexing.
+    #[inline]
     pub fn get(&self, g: usize, r: usize) -> f64 {
         assert!(r < self.rollouts, "rollout {r} of {}", self.rollouts);
         self.values[g * self.rollouts + r]
@@ -84,6 +89,7 @@ impl<'a> RewardMatrix<'a> {
 
     /// Rollout `r`'s rewards, one per group, written into `column` (length `groups`): the
     /// view a per-rollout rule works on, without allocating per rollout.
+    #[inline]
     pub fn column_into(&self, r: usize, column: &mut [f64]) {
         for (g, c) in column.iter_mut().enumerate() {
             *c = self.values[g * self.rollouts + r];

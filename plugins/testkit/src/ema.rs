@@ -12,8 +12,8 @@
 use chorus_plugin::serde_json::{json, Map, Value};
 use chorus_plugin::{AggregateError, Aggregated, Aggregator, PluginRule, RewardMatrix};
 
-use crate::arith::{check_finite, log_softmax, weighted_sum};
 use crate::params::{number, only};
+use chorus_plugin::kit::{check_finite, log_softmax, weighted_sum};
 
 #[derive(Debug)]
 pub struct EmaWeighted {
@@ -218,7 +218,10 @@ mod tests {
         let err = rule().aggregate(&m, 1, &mut state).unwrap_err();
         assert_eq!(
             err,
-            AggregateError::NotFinite("the history of group 0".into())
+            AggregateError::NotFinite(
+                "the history of group 0 (the rewards are too large for this rule's parameters)"
+                    .into()
+            )
         );
         assert_eq!(state, Value::Null);
     }

@@ -5,138 +5,119 @@
 use chorus_plugin::serde_json::{Map, Value};
 use chorus_plugin::{AggregateError, Aggregated, Aggregator, PluginRule, RewardMatrix, NO_PARAMS};
 
-use crate::arith::mean;
 use crate::params::{from_round, only, FROM_ROUND_SCHEMA};
+use chorus_plugin::kit::weighted_sum;
 
 /// The message `panics` panics with.
 pub const PANIC_MESSAGE: &str = "testkit: deliberate panic";
 
-/// `panics`: panics with [`PANIC_MESSAGE`] from round `from_round` on.
-#[derive(Debug)]
-pub struct Panics {
-    from_round: u32,
+/// One way to break the contract: a name, whether it waits for `from_round`, and what it
+/// does to an otherwise correct round.
+pub trait Breaks: Send + Sync + std::fmt::Debug + 'static {
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    /// Whether the fault takes `from_round` (else it fires every round and takes no knobs).
+    const TIMED: bool;
+    fn breaks(out: Aggregated, round: u32) -> Result<Aggregated, AggregateError>;
 }
 
-impl PluginRule for Panics {
+/// A fault injector: the equal-weight mean until round `from_round`, then fault `B`.
+#[derive(Debug)]
+pub struct Fault<B: Breaks> {
+    from_round: u32,
+    breaks: std::marker::PhantomData<B>,
+}
+
+impl<B: Breaks> PluginRule for Fault<B> {
+    const NAME: &'static str = B::NAME;
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str = B::DESCRIPTION;
+    const PARAMS_SCHEMA: &'static str = if B::TIMED {
+        FROM_ROUND_SCHEMA
+    } else {
+        NO_PARAMS
+    };
+
+    fn new(params: &Map<String, Value>, _populations: &[f64]) -> Result<Self, String> {
+        let from_round = if B::TIMED {
+            from_round(params, B::NAME)?
+        } else {
+            only(params, B::NAME, &[])?;
+            1
+        };
+        Ok(Fault {
+            from_round,
+            breaks: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<B: Breaks> Aggregator for Fault<B> {
+    fn aggregate(
+        &self,
+        rewards: &RewardMatrix<'_>,
+        round: u32,
+        _state: &mut Value,
+    ) -> Result<Aggregated, AggregateError> {
+        let out = weighted_sum(
+            rewards,
+            vec![1.0 / rewards.groups() as f64; rewards.groups()],
+        )?;
+        if round >= self.from_round {
+            B::breaks(out, round)
+        } else {
+            Ok(out)
+        }
+    }
+}
+
+/// `panics`: panics with [`PANIC_MESSAGE`].
+#[derive(Debug)]
+pub struct PanicsNow;
+impl Breaks for PanicsNow {
     const NAME: &'static str = "panics";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "test fault: panics in aggregate from round `from_round` on";
-    const PARAMS_SCHEMA: &'static str = FROM_ROUND_SCHEMA;
-
-    fn new(params: &Map<String, Value>, _populations: &[f64]) -> Result<Self, String> {
-        Ok(Panics {
-            from_round: from_round(params, Self::NAME)?,
-        })
+    const TIMED: bool = true;
+    fn breaks(_: Aggregated, _: u32) -> Result<Aggregated, AggregateError> {
+        panic!("{PANIC_MESSAGE}")
     }
 }
 
-impl Aggregator for Panics {
-    fn aggregate(
-        &self,
-        rewards: &RewardMatrix<'_>,
-        round: u32,
-        _state: &mut Value,
-    ) -> Result<Aggregated, AggregateError> {
-        if round >= self.from_round {
-            panic!("{PANIC_MESSAGE}");
-        }
-        mean(rewards)
-    }
-}
-
-/// `nan`: every reward NaN from round `from_round` on (weights still valid).
+/// `nan`: every reward NaN (weights still valid).
 #[derive(Debug)]
-pub struct Nan {
-    from_round: u32,
-}
-
-impl PluginRule for Nan {
+pub struct NanRewards;
+impl Breaks for NanRewards {
     const NAME: &'static str = "nan";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "test fault: NaN rewards from round `from_round` on";
-    const PARAMS_SCHEMA: &'static str = FROM_ROUND_SCHEMA;
-
-    fn new(params: &Map<String, Value>, _populations: &[f64]) -> Result<Self, String> {
-        Ok(Nan {
-            from_round: from_round(params, Self::NAME)?,
-        })
-    }
-}
-
-impl Aggregator for Nan {
-    fn aggregate(
-        &self,
-        rewards: &RewardMatrix<'_>,
-        round: u32,
-        _state: &mut Value,
-    ) -> Result<Aggregated, AggregateError> {
-        let mut out = mean(rewards)?;
-        if round >= self.from_round {
-            out.rewards.fill(f64::NAN);
-        }
+    const TIMED: bool = true;
+    fn breaks(mut out: Aggregated, _: u32) -> Result<Aggregated, AggregateError> {
+        out.rewards.fill(f64::NAN);
         Ok(out)
     }
 }
 
-/// `refuses`: `AggregateError::Other("testkit: refusing round N")` from round `from_round` on.
+/// `refuses`: `AggregateError::Other("testkit: refusing round N")`.
 #[derive(Debug)]
-pub struct Refuses {
-    from_round: u32,
-}
-
-impl PluginRule for Refuses {
+pub struct RefusesRound;
+impl Breaks for RefusesRound {
     const NAME: &'static str = "refuses";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "test fault: returns an error from round `from_round` on";
-    const PARAMS_SCHEMA: &'static str = FROM_ROUND_SCHEMA;
-
-    fn new(params: &Map<String, Value>, _populations: &[f64]) -> Result<Self, String> {
-        Ok(Refuses {
-            from_round: from_round(params, Self::NAME)?,
-        })
-    }
-}
-
-impl Aggregator for Refuses {
-    fn aggregate(
-        &self,
-        rewards: &RewardMatrix<'_>,
-        round: u32,
-        _state: &mut Value,
-    ) -> Result<Aggregated, AggregateError> {
-        if round >= self.from_round {
-            return Err(AggregateError::Other(format!(
-                "testkit: refusing round {round}"
-            )));
-        }
-        mean(rewards)
+    const TIMED: bool = true;
+    fn breaks(_: Aggregated, round: u32) -> Result<Aggregated, AggregateError> {
+        Err(AggregateError::Other(format!(
+            "testkit: refusing round {round}"
+        )))
     }
 }
 
 /// `short`: one reward fewer than there are rollouts, every round.
 #[derive(Debug)]
-pub struct Short;
-
-impl PluginRule for Short {
+pub struct OneShort;
+impl Breaks for OneShort {
     const NAME: &'static str = "short";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "test fault: returns one reward fewer than rollouts";
-    const PARAMS_SCHEMA: &'static str = NO_PARAMS;
-
-    fn new(params: &Map<String, Value>, _populations: &[f64]) -> Result<Self, String> {
-        only(params, Self::NAME, &[])?;
-        Ok(Short)
-    }
-}
-
-impl Aggregator for Short {
-    fn aggregate(
-        &self,
-        rewards: &RewardMatrix<'_>,
-        _round: u32,
-        _state: &mut Value,
-    ) -> Result<Aggregated, AggregateError> {
-        let mut out = mean(rewards)?;
+    const TIMED: bool = false;
+    fn breaks(mut out: Aggregated, _: u32) -> Result<Aggregated, AggregateError> {
         out.rewards.pop();
         Ok(out)
     }
@@ -144,32 +125,22 @@ impl Aggregator for Short {
 
 /// `bad_weights`: the mean's rewards with weights that sum to 2, every round.
 #[derive(Debug)]
-pub struct BadWeights;
-
-impl PluginRule for BadWeights {
+pub struct DoubleWeights;
+impl Breaks for DoubleWeights {
     const NAME: &'static str = "bad_weights";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str = "test fault: returns weights that sum to 2";
-    const PARAMS_SCHEMA: &'static str = NO_PARAMS;
-
-    fn new(params: &Map<String, Value>, _populations: &[f64]) -> Result<Self, String> {
-        only(params, Self::NAME, &[])?;
-        Ok(BadWeights)
-    }
-}
-
-impl Aggregator for BadWeights {
-    fn aggregate(
-        &self,
-        rewards: &RewardMatrix<'_>,
-        _round: u32,
-        _state: &mut Value,
-    ) -> Result<Aggregated, AggregateError> {
-        let mut out = mean(rewards)?;
+    const TIMED: bool = false;
+    fn breaks(mut out: Aggregated, _: u32) -> Result<Aggregated, AggregateError> {
         out.weights.iter_mut().for_each(|w| *w *= 2.0);
         Ok(out)
     }
 }
+
+pub type Panics = Fault<PanicsNow>;
+pub type Nan = Fault<NanRewards>;
+pub type Refuses = Fault<RefusesRound>;
+pub type Short = Fault<OneShort>;
+pub type BadWeights = Fault<DoubleWeights>;
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,6 @@
 //! - fault injectors `panics`, `nan`, `short`, `refuses`, `bad_weights` ([`faults`]), each
 //!   breaking the contract one way, for the host's error handling;
 //! - metrics `spread` and `panicking_metric` ([`metrics`]).
-mod arith;
 mod ema;
 pub mod faults;
 pub mod metrics;

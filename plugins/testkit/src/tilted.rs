@@ -6,8 +6,8 @@
 use chorus_plugin::serde_json::{Map, Value};
 use chorus_plugin::{AggregateError, Aggregated, Aggregator, PluginRule, RewardMatrix};
 
-use crate::arith::{per_rollout, softmax};
 use crate::params::{number, only};
+use chorus_plugin::kit::{per_rollout, softmax};
 
 #[derive(Debug)]
 pub struct TiltedPlugin {
