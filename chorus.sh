@@ -68,8 +68,11 @@ ensure_libtorch() {
 setup() {
   command -v cargo >/dev/null || die "cargo is needed: install Rust from https://rustup.rs"
   ensure_libtorch
-  say "building chorus (target dir $CARGO_TARGET_DIR)"
-  (cd "$here" && cargo build --quiet --bins)
+  # Optimised: the binary users run is the one they time (the debug build runs the paper
+  # pipeline 1.45x slower). The example plugins are built beside it, ready for `plugins:`.
+  say "building chorus and the example plugins, optimised (target dir $CARGO_TARGET_DIR)"
+  (cd "$here" && cargo build --quiet --release --bins &&
+    cargo build --quiet --release -p chorus-cvar -p chorus-borda -p chorus-atkinson)
 }
 
 cmd=${1:-}
@@ -77,12 +80,12 @@ cmd=${1:-}
 case $cmd in
   setup)
     setup
-    say "ready: $CARGO_TARGET_DIR/debug/chorus (or ./chorus.sh run FILE)"
+    say "ready: $CARGO_TARGET_DIR/release/chorus (or ./chorus.sh run FILE)"
     ;;
   run)
     [[ $# -gt 0 ]] || die "usage: ./chorus.sh run PIPELINE.yaml [-s KEY=VALUE]..."
     setup
-    exec "$CARGO_TARGET_DIR/debug/chorus" run "$@"
+    exec "$CARGO_TARGET_DIR/release/chorus" run "$@"
     ;;
   test)
     setup

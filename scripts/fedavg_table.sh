@@ -9,7 +9,7 @@
 #   scripts/fedavg_table.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-bin="${CARGO_TARGET_DIR:-${CHORUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chorus}/target}/debug/chorus"
+bin="${CARGO_TARGET_DIR:-${CHORUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chorus}/target}/release/chorus"
 out="${OUT:-$here/runs/fedavg-table}"
 fed='reward_model.fedavg={rounds: 10}'
 runs=()

@@ -7,7 +7,7 @@
 #   scripts/paper_table.sh [RULE...]      (default: the six rules of the closing note)
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-bin="${CARGO_TARGET_DIR:-${CHORUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chorus}/target}/debug/chorus"
+bin="${CARGO_TARGET_DIR:-${CHORUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chorus}/target}/release/chorus"
 out="${OUT:-$here/runs/paper-table}"
 rules=("$@")
 [[ ${#rules[@]} -gt 0 ]] || rules=(min max mean adaptive_alpha group_dro tilted)
