@@ -122,6 +122,21 @@ unsafe fn json(text: *const c_char) -> Result<Value, String> {
     serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))
 }
 
+/// The params object the host passes to `create` (NULL reads as no params).
+///
+/// # Safety
+/// As for [`json`].
+unsafe fn params(params_json: *const c_char) -> Result<Map<String, Value>, (i32, String)> {
+    match json(params_json).map_err(|e| (CHORUS_ERROR, e))? {
+        Value::Object(map) => Ok(map),
+        Value::Null => Ok(Map::new()),
+        other => Err((
+            CHORUS_ERROR,
+            format!("params must be an object, not {other}"),
+        )),
+    }
+}
+
 /// # Safety
 /// As for `ChorusRule::create`.
 unsafe extern "C" fn rule_create<R: PluginRule>(
@@ -132,16 +147,7 @@ unsafe extern "C" fn rule_create<R: PluginRule>(
     error: *mut *mut c_char,
 ) -> i32 {
     guarded(error, || {
-        let params = match json(params_json).map_err(|e| (CHORUS_ERROR, e))? {
-            Value::Object(map) => map,
-            Value::Null => Map::new(),
-            other => {
-                return Err((
-                    CHORUS_ERROR,
-                    format!("params must be an object, not {other}"),
-                ))
-            }
-        };
+        let params = params(params_json)?;
         let populations = slice(populations, groups);
         let rule = R::new(&params, populations).map_err(|e| (CHORUS_ERROR, e))?;
         *instance = Box::into_raw(Box::new(rule)).cast();
@@ -207,16 +213,7 @@ unsafe extern "C" fn metric_create<M: PluginMetric>(
     error: *mut *mut c_char,
 ) -> i32 {
     guarded(error, || {
-        let params = match json(params_json).map_err(|e| (CHORUS_ERROR, e))? {
-            Value::Object(map) => map,
-            Value::Null => Map::new(),
-            other => {
-                return Err((
-                    CHORUS_ERROR,
-                    format!("params must be an object, not {other}"),
-                ))
-            }
-        };
+        let params = params(params_json)?;
         let metric = M::new(&params).map_err(|e| (CHORUS_ERROR, e))?;
         *instance = Box::into_raw(Box::new(metric)).cast();
         Ok(())
