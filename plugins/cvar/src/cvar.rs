@@ -18,6 +18,7 @@
 //! (1/(qG) for a group below the cut, the rest of the mass for the group at it, 0 above),
 //! averaged over rollouts. Where groups tie at the cut value they split its mass evenly, as
 //! `min` splits a rollout between tied worst groups.
+use chorus_plugin::kit::per_rollout;
 use chorus_plugin::serde_json::{Map, Value};
 use chorus_plugin::{AggregateError, Aggregated, Aggregator, PluginRule, RewardMatrix};
 
@@ -78,13 +79,9 @@ impl Aggregator for Cvar {
         let mass = self.q * groups as f64;
         // The last sorted position with mass, ⌈qG⌉ − 1; its value is the cut.
         let cut_at = mass.ceil() as usize - 1;
-        let mut column = vec![0.0; groups];
         let mut sorted = vec![0.0; groups];
-        let mut out = Vec::with_capacity(rewards.rollouts());
-        let mut weights = vec![0.0; groups];
-        for r in 0..rewards.rollouts() {
-            rewards.column_into(r, &mut column);
-            sorted.copy_from_slice(&column);
+        per_rollout(rewards, |column| {
+            sorted.copy_from_slice(column);
             let (_, &mut cut, _) = sorted.select_nth_unstable_by(cut_at, f64::total_cmp);
             let below = column.iter().filter(|&&v| v < cut).count() as f64;
             let ties = column.iter().filter(|&&v| v == cut).count() as f64;
@@ -92,26 +89,21 @@ impl Aggregator for Cvar {
             // what is left (at most one unit each, since the cut is the last position with mass).
             let tied_share = (mass - below) / ties / mass;
             // Σ_g share_g·R[g,r] with shares summing to 1: a convex combination, so the sum
-            // stays finite for any finite rewards, unlike Σ x / qG.
+            // stays finite for any finite rewards, unlike Σ x / qG. The shares are left in the
+            // column: they are ∂r/∂R[g,r], which per_rollout averages into the weights.
             let mut reward = 0.0;
-            for (w, &v) in weights.iter_mut().zip(&column) {
-                let share = if v < cut {
+            for v in column.iter_mut() {
+                let share = if *v < cut {
                     1.0 / mass
-                } else if v == cut {
+                } else if *v == cut {
                     tied_share
                 } else {
                     0.0
                 };
-                reward += share * v;
-                *w += share;
+                reward += share * *v;
+                *v = share;
             }
-            out.push(reward);
-        }
-        let n = rewards.rollouts() as f64;
-        weights.iter_mut().for_each(|w| *w /= n);
-        Ok(Aggregated {
-            rewards: out,
-            weights,
+            reward
         })
     }
 }
