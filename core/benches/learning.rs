@@ -10,7 +10,6 @@ use std::time::Duration;
 use chorus_core::aggregate::{RewardMatrix, Rules};
 use chorus_core::policy::{Adam, Net, Policy, RolloutKind};
 use chorus_core::ppo::{self, Batch, PpoConfig};
-use chorus_core::registry::Registry;
 use chorus_core::rng::{stream, Rng};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use rand::Rng as _;

@@ -16,7 +16,7 @@ use jsonschema::Validator;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::abi::{nullable_fn, FreeString, MetricAbi, RuleAbi};
+use super::abi::{MetricAbi, RuleAbi};
 use super::{metric, rule, schema, PluginError};
 
 /// A rule or metric a library offers, as `chorus plugins list` shows it.
@@ -47,7 +47,7 @@ struct Descriptor {
     rule_entries: Vec<Entry<RuleAbi>>,
     metrics: Vec<Offer>,
     metric_entries: Vec<Entry<MetricAbi>>,
-    free_string: FreeString,
+    free_string: chorus_plugin::abi::FreeStringFn,
 }
 
 /// An opened plugin library. Shared (`Arc`) by every rule and metric built from it, so the
@@ -274,7 +274,7 @@ unsafe fn read(d: *const ChorusPlugin) -> Result<Descriptor, String> {
         return Err("chorus_plugin_descriptor() returned NULL".into());
     }
     // SAFETY: the caller's promise. Fields are read by value through the raw pointer (no
-    // reference to the struct is made), `free_string` through `nullable_fn`, the strings
+    // reference to the struct is made; function pointers as the `Option`s they are), the strings
     // through `c_str`, and each array element through `read_rule` / `read_metric`, whose
     // promises are the caller's.
     unsafe {
@@ -285,7 +285,7 @@ unsafe fn read(d: *const ChorusPlugin) -> Result<Descriptor, String> {
                  {ABI_VERSION}"
             ));
         }
-        let free_string = nullable_fn(&raw const (*d).free_string);
+        let free_string = (*d).free_string;
         let mut descriptor = Descriptor {
             name: text(c_str((*d).name), "the library's name")?,
             version: text(c_str((*d).version), "the library's version")?,
@@ -331,9 +331,9 @@ unsafe fn read_rule(
                 (*r).params_schema,
             ]
             .map(|s| c_str(s)),
-            nullable_fn(&raw const (*r).create),
-            nullable_fn(&raw const (*r).aggregate),
-            nullable_fn(&raw const (*r).destroy),
+            (*r).create,
+            (*r).aggregate,
+            (*r).destroy,
         )
     };
     let (offer, validator) = offer("rule", i, strings, None, taken)?;
@@ -366,9 +366,9 @@ unsafe fn read_metric(
             ]
             .map(|s| c_str(s)),
             (*m).higher_is_fairer,
-            nullable_fn(&raw const (*m).create),
-            nullable_fn(&raw const (*m).compute),
-            nullable_fn(&raw const (*m).destroy),
+            (*m).create,
+            (*m).compute,
+            (*m).destroy,
         )
     };
     let higher_is_fairer = match higher_is_fairer {

@@ -21,6 +21,36 @@ pub const CHORUS_PANIC: i32 = 3;
 pub type AbiVersionFn = unsafe extern "C" fn() -> u32;
 pub type DescriptorFn = unsafe extern "C" fn() -> *const ChorusPlugin;
 
+// The entry points' signatures. The fields below hold them as `Option`s: a C plugin may leave
+// a pointer NULL, and a plain Rust `fn` that is NULL would be undefined behaviour to read;
+// `Option<fn>` has the same layout, with NULL as `None`, so the host can check.
+pub type FreeStringFn = unsafe extern "C" fn(s: *mut c_char);
+pub type DestroyFn = unsafe extern "C" fn(instance: *mut c_void);
+pub type RuleCreateFn = unsafe extern "C" fn(
+    params_json: *const c_char,
+    populations: *const f64,
+    groups: usize,
+    instance: *mut *mut c_void,
+    error: *mut *mut c_char,
+) -> i32;
+pub type RuleAggregateFn = unsafe extern "C" fn(
+    instance: *const c_void,
+    call: *const ChorusAggregateCall,
+    out: *mut ChorusAggregateOut,
+) -> i32;
+pub type MetricCreateFn = unsafe extern "C" fn(
+    params_json: *const c_char,
+    instance: *mut *mut c_void,
+    error: *mut *mut c_char,
+) -> i32;
+pub type MetricComputeFn = unsafe extern "C" fn(
+    instance: *const c_void,
+    scores: *const f64,
+    len: usize,
+    value: *mut f64,
+    error: *mut *mut c_char,
+) -> i32;
+
 /// What a library offers. Static: valid from the first `chorus_plugin_descriptor` call until
 /// the library is unloaded, and never written to.
 #[repr(C)]
@@ -35,7 +65,7 @@ pub struct ChorusPlugin {
     pub metrics: *const ChorusMetric,
     pub metric_count: usize,
     /// Frees a string the plugin returned (`state_json`, `error`): whoever allocates frees.
-    pub free_string: unsafe extern "C" fn(*mut c_char),
+    pub free_string: Option<FreeStringFn>,
 }
 
 /// One aggregation rule.
@@ -51,22 +81,12 @@ pub struct ChorusRule {
     /// Builds an instance from `params_json` (a JSON object, NUL-terminated) and the groups'
     /// public population shares (`groups` values summing to 1). On `CHORUS_OK` it writes the
     /// instance to `*instance`; otherwise a message to `*error`.
-    pub create: unsafe extern "C" fn(
-        params_json: *const c_char,
-        populations: *const f64,
-        groups: usize,
-        instance: *mut *mut c_void,
-        error: *mut *mut c_char,
-    ) -> i32,
+    pub create: Option<RuleCreateFn>,
     /// Aggregates one round. May be called from any thread; an instance is never called from
     /// two threads at once.
-    pub aggregate: unsafe extern "C" fn(
-        instance: *const c_void,
-        call: *const ChorusAggregateCall,
-        out: *mut ChorusAggregateOut,
-    ) -> i32,
+    pub aggregate: Option<RuleAggregateFn>,
     /// Frees an instance made by `create`.
-    pub destroy: unsafe extern "C" fn(instance: *mut c_void),
+    pub destroy: Option<DestroyFn>,
 }
 
 /// The inputs of one `aggregate` call; all host-owned and valid for the call only.
@@ -112,18 +132,8 @@ pub struct ChorusMetric {
     pub params_schema: *const c_char,
     /// 1 if a larger value is fairer (Jain's index), 0 if it is less fair (Gini).
     pub higher_is_fairer: i32,
-    pub create: unsafe extern "C" fn(
-        params_json: *const c_char,
-        instance: *mut *mut c_void,
-        error: *mut *mut c_char,
-    ) -> i32,
+    pub create: Option<MetricCreateFn>,
     /// The metric of `len` per-group scores (each finite); writes `*value`.
-    pub compute: unsafe extern "C" fn(
-        instance: *const c_void,
-        scores: *const f64,
-        len: usize,
-        value: *mut f64,
-        error: *mut *mut c_char,
-    ) -> i32,
-    pub destroy: unsafe extern "C" fn(instance: *mut c_void),
+    pub compute: Option<MetricComputeFn>,
+    pub destroy: Option<DestroyFn>,
 }

@@ -268,9 +268,9 @@ pub fn rule<R: PluginRule>() -> Entry<ChorusRule> {
             version: s[1].as_ptr(),
             description: s[2].as_ptr(),
             params_schema: s[3].as_ptr(),
-            create: rule_create::<R>,
-            aggregate: rule_aggregate::<R>,
-            destroy: rule_destroy::<R>,
+            create: Some(rule_create::<R>),
+            aggregate: Some(rule_aggregate::<R>),
+            destroy: Some(rule_destroy::<R>),
         },
     }
 }
@@ -285,9 +285,9 @@ pub fn metric<M: PluginMetric>() -> Entry<ChorusMetric> {
             description: s[2].as_ptr(),
             params_schema: s[3].as_ptr(),
             higher_is_fairer: i32::from(M::HIGHER_IS_FAIRER),
-            create: metric_create::<M>,
-            compute: metric_compute::<M>,
-            destroy: metric_destroy::<M>,
+            create: Some(metric_create::<M>),
+            compute: Some(metric_compute::<M>),
+            destroy: Some(metric_destroy::<M>),
         },
     }
 }
@@ -365,7 +365,7 @@ fn lay_out(library: Library) -> Laid {
         rule_count: rules.len(),
         metrics: metrics.as_ptr(),
         metric_count: metrics.len(),
-        free_string,
+        free_string: Some(free_string),
     };
     Laid {
         _strings: strings,

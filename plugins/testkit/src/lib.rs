@@ -91,7 +91,7 @@ mod abi {
             error: ptr::null_mut(),
         };
         // SAFETY: every pointer is valid for the call, as the ABI requires.
-        let status = unsafe { (rule.aggregate)(instance, &call, &mut out) };
+        let status = unsafe { (rule.aggregate.unwrap())(instance, &call, &mut out) };
         let returned = if status == CHORUS_OK {
             out.state_json
         } else {
@@ -100,7 +100,7 @@ mod abi {
         let message = (!returned.is_null()).then(|| {
             let s = text(returned);
             // SAFETY: a string this library returned, freed once.
-            unsafe { (plugin().free_string)(returned) };
+            unsafe { (plugin().free_string.unwrap())(returned) };
             s
         });
         rewards.truncate(out.rewards_written);
@@ -112,8 +112,9 @@ mod abi {
         let mut instance = ptr::null_mut();
         let mut error = ptr::null_mut();
         // SAFETY: valid pointers; no populations (groups = 0).
-        let status =
-            unsafe { (rule.create)(params.as_ptr(), ptr::null(), 0, &mut instance, &mut error) };
+        let status = unsafe {
+            (rule.create.unwrap())(params.as_ptr(), ptr::null(), 0, &mut instance, &mut error)
+        };
         assert_eq!(status, CHORUS_OK);
         instance
     }
@@ -149,7 +150,7 @@ mod abi {
         assert_eq!(status, CHORUS_PANIC);
         assert!(message.unwrap().contains(faults::PANIC_MESSAGE));
         // SAFETY: made by this rule's create, destroyed once.
-        unsafe { (panics.destroy)(instance) };
+        unsafe { (panics.destroy.unwrap())(instance) };
     }
 
     #[test]
@@ -167,6 +168,6 @@ mod abi {
         assert_eq!(status, CHORUS_BAD_STATE);
         assert!(message.unwrap().contains("`w`"));
         // SAFETY: made by this rule's create, destroyed once.
-        unsafe { (ema.destroy)(instance) };
+        unsafe { (ema.destroy.unwrap())(instance) };
     }
 }
