@@ -1,5 +1,6 @@
 //! Command-line interface: one module per subcommand.
 mod graph;
+mod plugins;
 mod run;
 mod schema;
 mod validate;
@@ -32,6 +33,9 @@ enum Command {
     Graph(graph::GraphArgs),
     /// Write the JSON Schema of pipeline files (for editors and CI).
     Schema(schema::SchemaArgs),
+    /// Inspect plugin libraries, list the rules and metrics a pipeline can name, or start a
+    /// new plugin crate.
+    Plugins(plugins::PluginsArgs),
 }
 
 /// A pipeline file and the overrides to apply to it.
@@ -59,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Validate(args) => validate::validate(args),
         Command::Graph(args) => graph::graph(args),
         Command::Schema(args) => schema::schema(args),
+        Command::Plugins(args) => plugins::plugins(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
