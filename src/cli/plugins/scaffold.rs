@@ -1,239 +1,17 @@
-//! `chorus plugins`: look into plugin libraries (`inspect`), list what a pipeline can name
-//! (`list`), and start a new plugin crate from the template (`new`).
-//!
-//! `new` writes examples/aggregator-plugin, embedded in the binary, with its names replaced.
-//! The replacement is textual but never blind: each known token of the template must be
-//! found (the unit tests below render every file, so a template edit that drops a token fails
-//! them rather than leaving the template's names in a user's crate).
-use std::path::{Path, PathBuf};
+//! `new`: a fresh plugin crate from the template in examples/aggregator-plugin.
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context as _};
-use chorus_core::plugin::{Library, Offer};
 use chorus_core::registry::Registry;
-use chorus_core::spec::{self, Override};
-use clap::{Args, Subcommand};
 
-#[derive(Args)]
-pub struct PluginsArgs {
-    #[command(subcommand)]
-    command: PluginsCommand,
-}
-
-#[derive(Subcommand)]
-enum PluginsCommand {
-    /// Show what a plugin library offers: its rules and metrics with their params schemas.
-    Inspect(InspectArgs),
-    /// List the rules and metrics a pipeline can name: the built-ins, or with PIPELINE also
-    /// those of its plugins, with where each comes from.
-    List(ListArgs),
-    /// Write a new plugin crate from chorus's template (one rule, or one metric), ready to build.
-    New(NewArgs),
-}
-
-#[derive(Args)]
-struct InspectArgs {
-    /// The plugin library (`libNAME.so`, `.dylib` on macOS); relative to the working
-    /// directory, never searched for.
-    library: PathBuf,
-}
-
-#[derive(Args)]
-struct ListArgs {
-    /// A pipeline whose `plugins:` to load as well.
-    pipeline: Option<PathBuf>,
-    /// Override a value of the pipeline before it is loaded (repeatable).
-    #[arg(
-        short = 's',
-        long = "set",
-        value_name = "KEY=VALUE",
-        requires = "pipeline"
-    )]
-    overrides: Vec<Override>,
-}
-
-#[derive(Args)]
-struct NewArgs {
-    /// The crate's name: lowercase letters, digits, `-` and `_`, starting with a letter. The
-    /// library and the rule or metric are named after it with `-` → `_`.
-    name: String,
-    /// Write a fairness metric instead of an aggregation rule.
-    #[arg(long)]
-    metric: bool,
-    /// The folder to write the crate's folder NAME into.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    dir: PathBuf,
-    /// plugins/api of a chorus checkout, for the crate's `chorus-plugin` dependency [default:
-    /// the one this chorus was built from].
-    #[arg(long, value_name = "PATH")]
-    api: Option<PathBuf>,
-}
-
-pub fn plugins(args: PluginsArgs) -> anyhow::Result<()> {
-    match args.command {
-        PluginsCommand::Inspect(args) => inspect(args),
-        PluginsCommand::List(args) => list(args),
-        PluginsCommand::New(args) => new(args),
-    }
-}
-
-fn inspect(args: InspectArgs) -> anyhow::Result<()> {
-    let lib = Library::open(&args.library)?;
-    emit(&describe(&lib))
-}
-
-/// Everything `inspect` prints about an opened library.
-fn describe(lib: &Library) -> String {
-    let mut out = format!(
-        "library  {} {}\npath     {}\nsha256   {}\nabi      {}\n",
-        lib.name(),
-        lib.version(),
-        lib.path().display(),
-        lib.sha256(),
-        chorus_plugin::ABI_VERSION
-    );
-    for (kind, offers) in [("rules", lib.rules()), ("metrics", lib.metrics())] {
-        out.push_str(&format!("\n{kind} ({})\n", offers.len()));
-        if offers.is_empty() {
-            out.push_str("  none\n");
-        }
-        for (i, offer) in offers.iter().enumerate() {
-            if i > 0 {
-                out.push('\n');
-            }
-            out.push_str(&describe_offer(offer));
-        }
-    }
-    out
-}
-
-fn describe_offer(offer: &Offer) -> String {
-    let mut out = format!(
-        "  {} {}\n    {}\n",
-        offer.name, offer.version, offer.description
-    );
-    if let Some(higher) = offer.higher_is_fairer {
-        let yes = if higher { "yes" } else { "no" };
-        out.push_str(&format!("    higher is fairer: {yes}\n"));
-    }
-    out.push_str("    params schema:\n");
-    let schema = serde_json::to_string_pretty(&offer.schema).expect("a JSON value prints");
-    for line in schema.lines() {
-        out.push_str(&format!("      {line}\n"));
-    }
-    out
-}
-
-fn list(args: ListArgs) -> anyhow::Result<()> {
-    let registry = match &args.pipeline {
-        Some(file) => spec::load(file, &args.overrides)?.registry,
-        None => std::sync::Arc::new(Registry::default()),
-    };
-    emit(&listing(&registry, args.pipeline.is_some()))
-}
-
-/// The tables `list` prints; with `sources`, where each entry comes from and the libraries.
-fn listing(registry: &Registry, sources: bool) -> String {
-    let with_source = |mut row: Vec<String>, source: String| {
-        if sources {
-            row.insert(row.len() - 1, source);
-        }
-        row
-    };
-    let mut header = vec!["RULE", "VERSION", "DESCRIPTION"];
-    if sources {
-        header.insert(2, "SOURCE");
-    }
-    let rules: Vec<Vec<String>> = registry
-        .rules
-        .iter()
-        .map(|e| {
-            let row = vec![e.name.clone(), e.version.clone(), e.description.clone()];
-            with_source(row, e.source.to_string())
-        })
-        .collect();
-    let mut out = table(&header, &rules);
-
-    let mut header = vec!["METRIC", "VERSION", "FAIRER", "DESCRIPTION"];
-    if sources {
-        header.insert(3, "SOURCE");
-    }
-    let metrics: Vec<Vec<String>> = registry
-        .metrics
-        .iter()
-        .map(|e| {
-            let fairer = if e.higher_is_fairer {
-                "higher"
-            } else {
-                "lower"
-            };
-            let row = vec![
-                e.name.clone(),
-                e.version.clone(),
-                fairer.to_owned(),
-                e.description.clone(),
-            ];
-            with_source(row, e.source.to_string())
-        })
-        .collect();
-    out.push('\n');
-    out.push_str(&table(&header, &metrics));
-
-    out.push('\n');
-    if !sources {
-        out.push_str(
-            "built-ins only; `chorus plugins list PIPELINE` adds its plugins' rules and metrics\n",
-        );
-    } else if registry.libraries().is_empty() {
-        out.push_str("no plugin libraries\n");
-    } else {
-        let libraries: Vec<Vec<String>> = registry
-            .libraries()
-            .iter()
-            .map(|lib| {
-                vec![
-                    lib.path().display().to_string(),
-                    lib.sha256().chars().take(12).collect(),
-                    format!("{} {}", lib.name(), lib.version()),
-                ]
-            })
-            .collect();
-        out.push_str(&table(&["LIBRARY", "SHA256", "NAME"], &libraries));
-    }
-    out
-}
-
-/// `header` and `rows` in columns padded to their widest cell (the last one is not padded).
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-    let all: Vec<&Vec<String>> = std::iter::once(&header).chain(rows).collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| all.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in all {
-        let last = row.len() - 1;
-        for (c, cell) in row.iter().enumerate() {
-            if c == last {
-                out.push_str(cell);
-            } else {
-                let pad = widths[c] - cell.chars().count();
-                out.push_str(cell);
-                out.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        out.push('\n');
-    }
-    out
-}
-
-// ---- `chorus plugins new` ----
+use super::{emit, NewArgs};
 
 /// The template, as it is in this checkout when chorus was built.
-const TEMPLATE_CARGO: &str = include_str!("../../examples/aggregator-plugin/Cargo.toml");
-const TEMPLATE_README: &str = include_str!("../../examples/aggregator-plugin/README.md");
-const TEMPLATE_GITIGNORE: &str = include_str!("../../examples/aggregator-plugin/.gitignore");
-const TEMPLATE_RULE: &str = include_str!("../../examples/aggregator-plugin/src/rule.rs");
-const TEMPLATE_METRIC: &str = include_str!("../../examples/aggregator-plugin/src/metric.rs");
+const TEMPLATE_CARGO: &str = include_str!("../../../examples/aggregator-plugin/Cargo.toml");
+const TEMPLATE_README: &str = include_str!("../../../examples/aggregator-plugin/README.md");
+const TEMPLATE_GITIGNORE: &str = include_str!("../../../examples/aggregator-plugin/.gitignore");
+const TEMPLATE_RULE: &str = include_str!("../../../examples/aggregator-plugin/src/rule.rs");
+const TEMPLATE_METRIC: &str = include_str!("../../../examples/aggregator-plugin/src/metric.rs");
 /// plugins/api of the checkout this chorus was built from.
 const DEFAULT_API: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/plugins/api");
 
@@ -750,7 +528,7 @@ fn api_path(given: Option<&Path>) -> anyhow::Result<String> {
     })
 }
 
-fn new(args: NewArgs) -> anyhow::Result<()> {
+pub(super) fn new(args: NewArgs) -> anyhow::Result<()> {
     let kind = if args.metric {
         Kind::Metric
     } else {
@@ -815,16 +593,6 @@ fn new(args: NewArgs) -> anyhow::Result<()> {
         library = library.display(),
         lines = names.pipeline_lines(&library, "  "),
     ))
-}
-
-/// Writes `text` to stdout. A reader that stops early (`| head`) is not an error.
-fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]
@@ -1021,19 +789,5 @@ mod tests {
     fn toml_strings_are_escaped() {
         assert_eq!(toml_string(r#"a"b\c"#), r#""a\"b\\c""#);
         assert_eq!(toml_string("a\tb"), r#""a\u0009b""#);
-    }
-
-    #[test]
-    fn tables_align() {
-        let rows = vec![
-            vec!["min".to_owned(), "0.2.0".to_owned(), "worst".to_owned()],
-            vec!["power_mean".to_owned(), "1".to_owned(), "p".to_owned()],
-        ];
-        assert_eq!(
-            table(&["RULE", "VERSION", "DESCRIPTION"], &rows),
-            "RULE        VERSION  DESCRIPTION\n\
-             min         0.2.0    worst\n\
-             power_mean  1        p\n"
-        );
     }
 }
