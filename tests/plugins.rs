@@ -1,13 +1,15 @@
 //! Plugins end to end through the real binary: real shared libraries (the example and test
 //! plugins built by cargo, a C plugin compiled here with `cc`) named in real pipelines; every
 //! bad input of the plugin issue; plugin state across SIGKILL + resume.
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::{chorus, plugin, ROOT};
+
 const BIN: &str = env!("CARGO_BIN_EXE_chorus");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A short federated loop; `PLUGINS` and `RULE` are filled in per test.
 const LOOP: &str = "name: plug
@@ -34,31 +36,8 @@ loop:
     - {id: evaluate, kind: evaluate, needs: [split, ppo], params: EVAL}
 ";
 
-/// The workspace's plugin crates, built once per test binary; returns the target folder.
-fn built() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "chorus-cvar", "-p", "chorus-borda"])
-            .args(["-p", "chorus-atkinson", "-p", "chorus-testkit"])
-            .current_dir(ROOT)
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the plugins failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(ROOT).join("target"));
-        std::path::absolute(target.join("debug")).unwrap()
-    })
-}
-
 fn lib(name: &str) -> String {
-    let file = format!(
-        "{}{name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    built().join(file).to_str().unwrap().to_owned()
+    plugin(name).to_str().unwrap().to_owned()
 }
 
 /// Compiles plugins/c-test/`source` with `defines` into `dir` and returns the library.
@@ -99,10 +78,6 @@ fn pipeline(dir: &Path, plugins: &[&str], rule: &str, eval: &str) -> PathBuf {
 fn line_of(file: &Path, text: &str) -> usize {
     let content = std::fs::read_to_string(file).unwrap();
     content.lines().position(|l| l.contains(text)).unwrap() + 1
-}
-
-fn chorus(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
 }
 
 fn run(file: &Path, out: &Path) -> Output {

@@ -1,11 +1,13 @@
 //! `chorus plugins inspect | list | new` through the real binary, on real libraries: the
 //! workspace's plugin crates built by cargo, and crates `new` writes, built by cargo too.
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::Command;
+
+use common::{chorus, library, plugin, target_dir, ROOT};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chorus");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A small federated loop (tests/federated.rs's shape) with `plugins:` to fill in.
 const LOOP: &str = "name: plug
@@ -31,62 +33,17 @@ loop:
     - {id: evaluate, kind: evaluate, needs: [split, ppo], params: {metrics: [atkinson]}}
 ";
 
-/// The target folder cargo builds into: `CARGO_TARGET_DIR`, else the workspace's `target`.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|t| !t.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(ROOT).join("target"))
-}
-
-/// `libNAME.so` (`.dylib` on macOS) in the debug folder of `target`.
-fn library(target: &Path, name: &str) -> PathBuf {
-    let file = format!(
-        "{}{name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    target.join("debug").join(file)
-}
-
-/// The workspace's plugin libraries, built once per test binary.
+/// The workspace's plugin libraries the tests use.
 struct Plugins {
     cvar: PathBuf,
     atkinson: PathBuf,
-    testkit: PathBuf,
 }
 
-fn plugins() -> &'static Plugins {
-    static PLUGINS: OnceLock<Plugins> = OnceLock::new();
-    PLUGINS.get_or_init(|| {
-        let target = target_dir();
-        let o = Command::new(env!("CARGO"))
-            .args(["build", "-p", "chorus-cvar", "-p", "chorus-borda"])
-            .args(["-p", "chorus-atkinson", "-p", "chorus-testkit"])
-            .current_dir(ROOT)
-            .env("CARGO_TARGET_DIR", &target)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "building the plugins failed:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let plugins = Plugins {
-            cvar: library(&target, "chorus_cvar"),
-            atkinson: library(&target, "chorus_atkinson"),
-            testkit: library(&target, "chorus_testkit"),
-        };
-        for lib in [&plugins.cvar, &plugins.atkinson, &plugins.testkit] {
-            assert!(lib.is_file(), "{} was not built", lib.display());
-        }
-        assert!(library(&target, "chorus_borda").is_file());
-        plugins
-    })
-}
-
-fn chorus(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
+fn plugins() -> Plugins {
+    Plugins {
+        cvar: plugin("chorus_cvar"),
+        atkinson: plugin("chorus_atkinson"),
+    }
 }
 
 /// Runs chorus, which must succeed; returns stdout.
