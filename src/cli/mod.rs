@@ -55,25 +55,35 @@ impl PipelineArgs {
 }
 
 /// Every failure chorus reports is one the user can act on (a bad file, an override, an
-/// unwritable folder, a stage refusing its input): exit 2, message on stderr, no panic.
+/// unwritable folder, a stage refusing its input, a faulty plugin): exit 2, message on
+/// stderr. A panic outside a stage is chorus's own bug: exit 1, saying so. (A panic inside a
+/// stage fails only that stage, and the run folder records it.)
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = std::panic::catch_unwind(|| match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => validate::validate(args),
         Command::Graph(args) => graph::graph(args),
         Command::Schema(args) => schema::schema(args),
         Command::Plugins(args) => plugins::plugins(args),
-    };
+    });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             // Diagnostics carry their own `FILE:LINE:COL: error:` prefixes.
             match e.downcast_ref::<Diagnostics>() {
                 Some(d) => eprintln!("{d}"),
                 None => eprintln!("error: {e:#}"),
             }
             ExitCode::from(2)
+        }
+        // The panic hook has printed where; say what it means.
+        Err(_) => {
+            eprintln!(
+                "error: this is a bug in chorus, not in your input; please report it with the \
+                 command you ran and the message above"
+            );
+            ExitCode::from(1)
         }
     }
 }
