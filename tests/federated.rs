@@ -362,3 +362,26 @@ fn graph_shows_the_carried_policy() {
         String::from_utf8_lossy(&chorus(&["graph", file.to_str().unwrap()]).stdout).into_owned();
     assert!(dot.contains("label=\"next round\""), "{dot}");
 }
+
+/// Resuming continues exactly or refuses with the reason: an unreadable checkpoint index is
+/// an error (not a silent restart), and a folder with no checkpoint starts over without
+/// keeping any row twice.
+#[test]
+fn resume_never_writes_rows_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), &LOOP.replace("rounds: 60", "rounds: 12"));
+    let whole_dir = run_into(&file, &tmp.path().join("whole"));
+    let dir = run_into(&file, &tmp.path().join("again"));
+
+    std::fs::write(dir.join("checkpoint.json"), "{ not json").unwrap();
+    let o = chorus(&["run", "--resume", dir.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("checkpoint.json"), "{err}");
+
+    std::fs::remove_file(dir.join("checkpoint.json")).unwrap();
+    let o = chorus(&["run", "--resume", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let read = |d: &Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    assert_eq!(read(&dir), read(&whole_dir), "a restart keeps no old row");
+}

@@ -117,10 +117,27 @@ pub fn save(
     Ok(())
 }
 
-/// The round of the latest checkpoint in `run_dir`, if any.
-pub fn latest_round(run_dir: &Path) -> Option<u32> {
-    let text = fs::read_to_string(run_dir.join("checkpoint.json")).ok()?;
-    serde_json::from_str::<Index>(&text).ok().map(|i| i.round)
+/// The round of the latest checkpoint in `run_dir`; `None` when the run wrote none. An index
+/// that exists but cannot be read is an error: resuming must continue exactly or refuse, never
+/// quietly start over.
+pub fn latest_round(run_dir: &Path) -> Result<Option<u32>, CheckpointError> {
+    let path = run_dir.join("checkpoint.json");
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(CheckpointError::Read {
+                path,
+                cause: e.to_string(),
+            })
+        }
+    };
+    serde_json::from_str::<Index>(&text)
+        .map(|i| Some(i.round))
+        .map_err(|e| CheckpointError::Read {
+            path,
+            cause: e.to_string(),
+        })
 }
 
 /// Restores the saved states into `artifacts` (which hold the freshly recomputed stages

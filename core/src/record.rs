@@ -181,9 +181,10 @@ impl Record {
     }
 
     /// Reopens the run folder `dir` to continue it after its checkpoint at `round` (rows of
-    /// later rounds, written before the run was killed, are dropped). The folder must hold a
-    /// run of exactly this pipeline.
-    pub fn reopen(dir: &Path, loaded: &Loaded, round: u32) -> Result<Record, RecordError> {
+    /// later rounds, written before the run was killed, are dropped); with no checkpoint
+    /// (`None`) the run starts over and no row is kept, so none is written twice. The folder
+    /// must hold a run of exactly this pipeline.
+    pub fn reopen(dir: &Path, loaded: &Loaded, round: Option<u32>) -> Result<Record, RecordError> {
         let manifest = read_manifest(dir)?;
         let hash = pipeline_hash(loaded);
         let found = manifest["pipeline_hash"]
@@ -206,7 +207,7 @@ impl Record {
                 line: i + 1,
                 cause: e.to_string(),
             })?;
-            if row.round <= round {
+            if round.is_some_and(|round| row.round <= round) {
                 rows.push(row);
             }
         }
@@ -218,7 +219,7 @@ impl Record {
             .map_err(io(&log_path))?;
         let mut manifest = manifest;
         manifest["status"] = json!("running");
-        manifest["resumed_after_round"] = json!(round);
+        manifest["resumed_after_round"] = json!(round.unwrap_or(0));
         let record = Record {
             dir: dir.to_path_buf(),
             manifest: Mutex::new(manifest),

@@ -44,8 +44,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                     spec::load_str(&dir.join("manifest.json"), &text, &args.overrides)?
                 }
             };
-            let round = checkpoint::latest_round(dir);
-            let record = Record::reopen(dir, &loaded, round.unwrap_or(0))?;
+            let round = checkpoint::latest_round(dir)?;
+            let record = Record::reopen(dir, &loaded, round)?;
             (loaded, record, round.is_some())
         }
         None => {
