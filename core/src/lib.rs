@@ -22,6 +22,10 @@ pub mod schedule;
 pub mod spec;
 pub mod stage;
 
+/// SHA-256 of the code that computes a run's numbers (chorus-core's and chorus-plugin's
+/// sources and Cargo.lock), made by the build script; part of every run's identity.
+pub const CODE_DIGEST: &str = env!("CHORUS_CODE_DIGEST");
+
 /// The libtorch this build linked (read by the build script from the libtorch install).
 pub const LIBTORCH_VERSION: &str = env!("CHORUS_LIBTORCH_VERSION");
 

@@ -82,18 +82,24 @@ impl From<WriteError> for RecordError {
     }
 }
 
-/// The content hash of a run's inputs: the resolved pipeline (after overrides) and the chorus
-/// and libtorch versions that compute it, so a newer chorus never mistakes an older run's
-/// folder for its own finished work.
+/// A run's identity: the SHA-256 of everything that can change its numbers, and nothing else.
 ///
-/// Plugin libraries enter by content (their SHA-256, in the pipeline's order), not by path: a
-/// rebuilt plugin is a different run, and the same library moved elsewhere is the same run.
+/// In: the resolved pipeline (after overrides) without the fields that only say where and how
+/// the run is written (`name`, `output`, `loop.checkpoint_every`) or where its plugins lie
+/// (`plugins`); each plugin library's SHA-256, in the pipeline's order (a rebuilt plugin is a
+/// new run, a moved one is not); the digest of chorus's own computing code (`CODE_DIGEST`, made
+/// at build time, so no version has to be bumped by hand) and the libtorch version. Keys are
+/// hashed in sorted order, so the order a file lists them in does not matter.
 pub fn pipeline_hash(loaded: &Loaded) -> String {
-    let mut pipeline = loaded.pipeline.clone();
-    pipeline.plugins.clear();
-    let canonical = serde_json::to_vec(&pipeline).expect("a pipeline serialises");
+    let mut pipeline = serde_json::to_value(&loaded.pipeline).expect("a pipeline serialises");
+    for field in ["name", "output", "plugins"] {
+        pipeline.as_object_mut().map(|p| p.remove(field));
+    }
+    if let Some(l) = pipeline.get_mut("loop").and_then(Value::as_object_mut) {
+        l.remove("checkpoint_every");
+    }
     let mut hasher = Sha256::new();
-    hasher.update(env!("CARGO_PKG_VERSION"));
+    hasher.update(crate::CODE_DIGEST);
     hasher.update([0]);
     hasher.update(crate::LIBTORCH_VERSION);
     hasher.update([0]);
@@ -101,9 +107,29 @@ pub fn pipeline_hash(loaded: &Loaded) -> String {
         hasher.update(lib.sha256());
         hasher.update([0]);
     }
-    hasher.update(canonical);
+    hasher.update(canonical(&pipeline));
     let digest = hasher.finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// JSON text with every object's keys sorted, whatever serde_json's map keeps.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical(&map[k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// One line of `metrics.jsonl`.
@@ -163,6 +189,7 @@ impl Record {
             "seed": p.seed,
             "overrides": loaded.overrides.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "chorus_version": env!("CARGO_PKG_VERSION"),
+            "code_digest": crate::CODE_DIGEST,
             "libtorch_version": crate::LIBTORCH_VERSION,
             "git_commit": git_commit(),
             "plugins": loaded.registry.library_records(),
@@ -407,4 +434,65 @@ fn git_commit() -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::pipeline_hash;
+    use crate::spec::load_str;
+
+    const BASE: &str = "name: a
+seed: 1
+output: runs
+data:
+  simulator: {questions: 20, options: 3}
+groups: {count: 2}
+rounds: 2
+stages:
+  - {id: split, kind: split, params: {eval_fraction: 0.2, respondents: 50}}
+  - {id: policy, kind: policy, needs: [split]}
+loop:
+  checkpoint_every: 10
+  carry: [{from: policy, to: ppo}]
+  stages:
+    - {id: rollout, kind: rollout, needs: [split, policy]}
+    - {id: score, kind: score, needs: [split, rollout, rm]}
+    - {id: aggregate, kind: aggregate, needs: [score], params: {rule: tilted, temperature: -2}}
+    - {id: ppo, kind: ppo, needs: [policy, rollout, aggregate]}
+";
+
+    fn hash(text: &str) -> String {
+        let text = text.replace(
+            "stages:\n  - {id: split",
+            "stages:\n  - {id: rm, kind: reward_model, needs: [split], params: {source: oracle}}\n  - {id: split",
+        );
+        pipeline_hash(&load_str(Path::new("p.yaml"), &text, &[]).unwrap())
+    }
+
+    /// The identity changes exactly when the numbers can: not with the run's name, its output
+    /// folder, how often it is checkpointed or the order keys are written in.
+    #[test]
+    fn identity_covers_what_changes_numbers_only() {
+        let base = hash(BASE);
+        for same in [
+            BASE.replace("name: a", "name: b"),
+            BASE.replace("output: runs", "output: elsewhere"),
+            BASE.replace("checkpoint_every: 10", "checkpoint_every: 1"),
+            BASE.replace(
+                "{rule: tilted, temperature: -2}",
+                "{temperature: -2, rule: tilted}",
+            ),
+        ] {
+            assert_eq!(hash(&same), base, "{same}");
+        }
+        for different in [
+            BASE.replace("seed: 1", "seed: 2"),
+            BASE.replace("temperature: -2", "temperature: -3"),
+            BASE.replace("rounds: 2", "rounds: 3"),
+        ] {
+            assert_ne!(hash(&different), base, "{different}");
+        }
+    }
 }

@@ -25,16 +25,20 @@ impl Context<'_> {
         rng::stream(self.pipeline.seed, &all)
     }
 
-    /// Runs `task` once per group in parallel (rayon), results in group order. The first
-    /// failing group's error is returned, naming the group.
+    /// Runs `task` once per group in parallel (rayon), results in group order. The error of
+    /// the first failing group in group order is returned, naming the group: every group runs
+    /// to the end, so which error is reported does not depend on scheduling.
     pub fn per_group<T, F>(&self, groups: &[String], task: F) -> Result<Vec<T>, StageError>
     where
         T: Send,
         F: Fn(usize) -> Result<T, StageError> + Sync,
     {
-        (0..groups.len())
-            .into_par_iter()
-            .map(|g| task(g).map_err(|e| StageError(format!("group `{}`: {}", groups[g], e.0))))
+        let results: Vec<Result<T, StageError>> =
+            (0..groups.len()).into_par_iter().map(&task).collect();
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(g, r)| r.map_err(|e| StageError(format!("group `{}`: {}", groups[g], e.0))))
             .collect()
     }
 }
