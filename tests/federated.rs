@@ -385,3 +385,53 @@ fn resume_never_writes_rows_twice() {
     let read = |d: &Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
     assert_eq!(read(&dir), read(&whole_dir), "a restart keeps no old row");
 }
+
+/// Two processes never write one run folder: while a run is going, a second `chorus run` of
+/// the same pipeline into the same place is refused; after the first is killed, the lock is
+/// gone with it and the folder can be resumed.
+#[test]
+#[allow(clippy::zombie_processes)] // killed and reaped below
+fn a_run_folder_has_one_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), LOOP);
+    let out = tmp.path().join("out");
+    let mut first = Command::new(BIN)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !std::fs::read_dir(&out)
+        .ok()
+        .and_then(|mut d| d.next())
+        .is_some_and(|e| e.unwrap().path().join("manifest.json").is_file())
+    {
+        assert!(start.elapsed() < Duration::from_secs(60), "no run folder");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = chorus(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let still_running = first.try_wait().unwrap().is_none();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        still_running,
+        "the first run ended before the second started"
+    );
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(err.contains("another chorus process"), "{err}");
+    let dir = run_dir(&out);
+    let o = chorus(&["run", "--resume", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

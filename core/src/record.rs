@@ -29,6 +29,8 @@ pub enum RecordError {
         found: String,
         expected: String,
     },
+    #[error("{0} is being written by another chorus process right now\n  hint: wait for it to finish (a grid cell or a shell running the same pipeline), or write elsewhere with `--out DIR`")]
+    Busy(PathBuf),
     #[error("{path} is damaged at line {line}: {cause}\n  hint: start the run again with `chorus run FILE --force`")]
     Damaged {
         path: PathBuf,
@@ -155,6 +157,8 @@ pub struct Record {
     /// Last evaluation per stage, for the summary table.
     last: Mutex<Vec<(String, u32, Evaluation)>>,
     log: Mutex<File>,
+    /// Held for as long as the record is open: one writer per run folder.
+    _lock: File,
 }
 
 impl Record {
@@ -174,6 +178,7 @@ impl Record {
             }
         }
         fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let lock = lock(&dir)?;
         let log_path = dir.join("run.log");
         let log = OpenOptions::new()
             .create(true)
@@ -202,6 +207,7 @@ impl Record {
             rows: Mutex::new(Vec::new()),
             last: Mutex::new(Vec::new()),
             log: Mutex::new(log),
+            _lock: lock,
         };
         record.write_manifest()?;
         Ok(Opened::New(record))
@@ -213,6 +219,7 @@ impl Record {
     /// must hold a run of exactly this pipeline.
     pub fn reopen(dir: &Path, loaded: &Loaded, round: Option<u32>) -> Result<Record, RecordError> {
         let manifest = read_manifest(dir)?;
+        let lock = lock(dir)?;
         let hash = pipeline_hash(loaded);
         let found = manifest["pipeline_hash"]
             .as_str()
@@ -253,6 +260,7 @@ impl Record {
             last: Mutex::new(last_evaluations(&rows)),
             rows: Mutex::new(rows),
             log: Mutex::new(log),
+            _lock: lock,
         };
         record.write_manifest()?;
         Ok(record)
@@ -369,6 +377,24 @@ impl Record {
             &self.dir.join("manifest.json"),
             text.as_bytes(),
         )?)
+    }
+}
+
+/// Takes the exclusive lock of run folder `dir` (its `run.lock`), so that two processes (two
+/// shells, two array tasks of a grid) never write one run at once; the second is refused.
+/// The operating system releases it when the process ends, even on SIGKILL.
+fn lock(dir: &Path) -> Result<File, RecordError> {
+    let path = dir.join("run.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(RecordError::Busy(dir.to_path_buf())),
+        Err(fs::TryLockError::Error(cause)) => Err(RecordError::Io { path, cause }),
     }
 }
 

@@ -34,7 +34,9 @@ impl RolloutParams {
                 "`samples_per_question` must be at least 1".to_owned(),
             ));
         }
-        if self.batch < self.samples_per_question || self.batch % self.samples_per_question != 0 {
+        if self.batch < self.samples_per_question
+            || !self.batch.is_multiple_of(self.samples_per_question)
+        {
             return Err((
                 "batch",
                 format!(
