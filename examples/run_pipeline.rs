@@ -1,5 +1,5 @@
 //! Running a pipeline from Rust instead of the CLI: load with an override, run into a
-//! temporary folder, and read each group's alignment from the run's own metrics file.
+//! temporary folder, and read each group's alignment from the summary the run returns.
 //!
 //!     cargo run --example run_pipeline
 use std::path::Path;
@@ -19,18 +19,15 @@ fn main() -> anyhow::Result<()> {
         Opened::New(record) => record,
         Opened::Complete(dir) => anyhow::bail!("{} unexpectedly complete", dir.display()),
     };
-    run(&loaded, &record, &Quiet, false)?;
-    let metrics = std::fs::read_to_string(record.dir().join("metrics.jsonl"))?;
-    for line in metrics.lines() {
-        let row: serde_json::Value = serde_json::from_str(line)?;
-        if row["metric"] == "alignment" {
-            println!(
-                "{:>9} {:>3}: {:.4}",
-                row["stage"].as_str().unwrap_or(""),
-                row["group"].as_str().unwrap_or(""),
-                row["value"].as_f64().unwrap_or(f64::NAN)
-            );
+    let summary = run(&loaded, &record, &Quiet, false)?;
+    for stage in &summary.evaluations {
+        let e = &stage.evaluation;
+        for (group, alignment) in e.groups.iter().zip(&e.alignment) {
+            println!("{:>9} {group:>3}: {alignment:.4}", stage.stage);
         }
+    }
+    if let Some(reward) = summary.final_reward {
+        println!("final training reward: {reward:.4}");
     }
     println!("run folder: {}", record.dir().display());
     Ok(())

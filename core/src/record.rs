@@ -134,6 +134,48 @@ fn canonical(value: &Value) -> String {
     }
 }
 
+/// What a finished run says, as a value (`run::run` returns it; `summary.json` holds it), so
+/// that grids and reports need not parse CSV.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Summary {
+    /// Each evaluation stage's last evaluation, by stage id.
+    pub evaluations: Vec<StageEvaluation>,
+    /// The mean aggregated reward of the last training round, when the pipeline trains.
+    pub final_reward: Option<f64>,
+    /// Wall time of the process that finished the run (a resumed run: the resumed part).
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// The summary a finished run folder holds.
+    pub fn read(dir: &Path) -> Result<Summary, RecordError> {
+        let path = dir.join("summary.json");
+        let text = fs::read_to_string(&path).map_err(io(&path))?;
+        serde_json::from_str(&text).map_err(|e| RecordError::Damaged {
+            path,
+            line: e.line(),
+            cause: e.to_string(),
+        })
+    }
+
+    /// The last evaluation of stage `id`.
+    pub fn evaluation(&self, id: &str) -> Option<&Evaluation> {
+        self.evaluations
+            .iter()
+            .find(|e| e.stage == id)
+            .map(|e| &e.evaluation)
+    }
+}
+
+/// One evaluation stage's last evaluation and its round.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct StageEvaluation {
+    pub stage: String,
+    pub round: u32,
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+}
+
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct MetricRow {
@@ -317,16 +359,47 @@ impl Record {
         )?)
     }
 
-    /// Writes the summary table and marks the run `status` (complete or failed).
-    pub fn finish(&self, status: &str) -> Result<(), RecordError> {
+    /// Writes the summary table and `summary.json`, and marks the run `status` (complete or
+    /// failed); `seconds` is the wall time this process spent on the run. Returns the summary.
+    pub fn finish(&self, status: &str, seconds: f64) -> Result<Summary, RecordError> {
         self.flush_metrics()?;
         write_atomic(&self.dir.join("summary.csv"), self.summary_csv().as_bytes())?;
+        let summary = self.summary(seconds);
+        let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
+        write_atomic(&self.dir.join("summary.json"), json.as_bytes())?;
         {
             let mut m = self.manifest.lock().expect("manifest lock");
             m["status"] = json!(status);
             m["finished_at"] = json!(now());
         }
-        self.write_manifest()
+        self.write_manifest()?;
+        Ok(summary)
+    }
+
+    /// The run as a value: each evaluation stage's last evaluation and the last round's
+    /// training reward.
+    fn summary(&self, seconds: f64) -> Summary {
+        let mut evaluations = self.last.lock().expect("last lock").clone();
+        evaluations.sort_by(|a, b| a.0.cmp(&b.0));
+        let final_reward = self
+            .rows
+            .lock()
+            .expect("rows lock")
+            .iter()
+            .rfind(|r| r.metric == "train_reward" && r.group.is_none())
+            .map(|r| r.value);
+        Summary {
+            evaluations: evaluations
+                .into_iter()
+                .map(|(stage, round, evaluation)| StageEvaluation {
+                    stage,
+                    round,
+                    evaluation,
+                })
+                .collect(),
+            final_reward,
+            seconds,
+        }
     }
 
     /// One row per evaluation stage at its last round: fairness metrics, then each group's

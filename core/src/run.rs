@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::checkpoint::{self, CheckpointError};
 use crate::graph::{Dag, Phase};
-use crate::record::{Record, RecordError};
+use crate::record::{Record, RecordError, Summary};
 use crate::schedule::{self, Outcome};
 use crate::spec::Loaded;
 use crate::stage::{Artifact, Context, Inputs, StageError};
@@ -69,20 +69,23 @@ fn describe(failed: &[Failure], skipped: &[String]) -> String {
     out.join("\n")
 }
 
-/// Runs `loaded` into `record`, then marks the record complete (or failed). With `resume`,
-/// the loop continues after the record's latest checkpoint instead of starting at round 1.
+/// Runs `loaded` into `record`, then marks the record complete (or failed) and returns what
+/// the run found. With `resume`, the loop continues after the record's latest checkpoint
+/// instead of starting at round 1.
 pub fn run(
     loaded: &Loaded,
     record: &Record,
     observer: &dyn Observer,
     resume: bool,
-) -> Result<(), RunError> {
+) -> Result<Summary, RunError> {
     // Stages and groups already run in parallel on rayon; torch's own intra-op threads on top
     // oversubscribe the cores (measured: 30–300% slower), so each task gets one.
     tch::set_num_threads(1);
+    let start = Instant::now();
     let result = run_phases(loaded, record, observer, resume);
-    record.finish(if result.is_ok() { "complete" } else { "failed" })?;
-    result
+    let status = if result.is_ok() { "complete" } else { "failed" };
+    let summary = record.finish(status, start.elapsed().as_secs_f64())?;
+    result.map(|()| summary)
 }
 
 fn run_phases(

@@ -2,7 +2,7 @@
 use std::path::Path;
 
 use chorus_core::graph::Phase;
-use chorus_core::record::{Opened, Record};
+use chorus_core::record::{Opened, Record, Summary};
 use chorus_core::run::{run, Quiet};
 use chorus_core::spec::load_str;
 
@@ -46,8 +46,19 @@ fn evaluations_run_on_eval_rounds_and_after_the_loop() {
     let Opened::New(record) = Record::create(&loaded, Some(out.path()), false).unwrap() else {
         panic!("fresh folder expected");
     };
-    run(&loaded, &record, &Quiet, false).unwrap();
+    let summary = run(&loaded, &record, &Quiet, false).unwrap();
     let rows = rows(record.dir());
+    // The returned summary is the last evaluation of each stage, as the rows and
+    // summary.json have it.
+    assert_eq!(Summary::read(record.dir()).unwrap(), summary);
+    let tick = summary.evaluation("tick").unwrap();
+    let last_jain = rows
+        .iter()
+        .rfind(|r| r["stage"] == "tick" && r["metric"] == "jain")
+        .unwrap();
+    let jain = tick.fairness.iter().find(|(m, _)| m == "jain").unwrap().1;
+    assert_eq!(jain, last_jain["value"].as_f64().unwrap());
+    assert_eq!(summary.evaluations.iter().map(|e| e.round).max(), Some(5));
     let rounds_of = |stage: &str| {
         let mut r: Vec<u64> = rows
             .iter()

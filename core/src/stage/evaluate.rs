@@ -68,7 +68,7 @@ fn d_on() -> Questions {
 }
 
 /// One evaluation: per-group alignment and every fairness metric over it, by name.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub policy: String,
     pub groups: Vec<String>,
