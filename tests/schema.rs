@@ -16,11 +16,14 @@ fn checked_in_schema_is_fresh() {
     );
 }
 
-/// Every shipped pipeline starts with the schema modeline and passes validation.
+/// Every shipped pipeline and grid starts with its schema's modeline and passes validation.
 #[test]
-fn shipped_pipelines_have_the_modeline_and_validate() {
+fn shipped_pipelines_and_grids_have_the_modeline_and_validate() {
     let mut seen = 0;
-    for dir in ["pipelines", "pipelines/grids"] {
+    for (dir, schema) in [
+        ("pipelines", "pipeline.schema.json"),
+        ("pipelines/grids", "grid.schema.json"),
+    ] {
         let Ok(entries) = std::fs::read_dir(Path::new(ROOT).join(dir)) else {
             continue;
         };
@@ -32,7 +35,7 @@ fn shipped_pipelines_have_the_modeline_and_validate() {
             let text = std::fs::read_to_string(&path).unwrap();
             let depth = dir.matches('/').count() + 1;
             let modeline = format!(
-                "# yaml-language-server: $schema={}schemas/pipeline.schema.json",
+                "# yaml-language-server: $schema={}schemas/{schema}",
                 "../".repeat(depth)
             );
             assert!(
@@ -40,11 +43,16 @@ fn shipped_pipelines_have_the_modeline_and_validate() {
                 "{} lacks `{modeline}`",
                 path.display()
             );
-            if let Err(e) = chorus_core::spec::load(&path, &[]) {
+            let checked = if schema == "grid.schema.json" {
+                chorus_core::grid::spec::load(&path).map(drop)
+            } else {
+                chorus_core::spec::load(&path, &[]).map(drop)
+            };
+            if let Err(e) = checked {
                 panic!("{} does not validate:\n{e}", path.display());
             }
             seen += 1;
         }
     }
-    assert!(seen >= 1, "no shipped pipelines found");
+    assert!(seen >= 3, "the shipped pipelines and grids were not found");
 }

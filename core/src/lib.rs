@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod diagnostic;
 pub mod graph;
+pub mod grid;
 pub mod metric;
 pub mod plot;
 pub mod plugin;

@@ -208,8 +208,7 @@ impl Record {
     pub fn create(loaded: &Loaded, out: Option<&Path>, force: bool) -> Result<Opened, RecordError> {
         let hash = pipeline_hash(loaded);
         let p = &loaded.pipeline;
-        let base = out.map_or_else(|| PathBuf::from(&p.output), Path::to_path_buf);
-        let dir = base.join(format!("{}-{}", p.name, &hash[..12]));
+        let dir = Self::folder(loaded, out);
         let manifest_path = dir.join("manifest.json");
         if !force {
             if let Ok(text) = fs::read_to_string(&manifest_path) {
@@ -253,6 +252,14 @@ impl Record {
         };
         record.write_manifest()?;
         Ok(Opened::New(record))
+    }
+
+    /// Where [`Record::create`] puts the run of `loaded`: `<out>/<name>-<first 12 hex of its
+    /// identity>`, `out` defaulting to the pipeline's `output`.
+    pub fn folder(loaded: &Loaded, out: Option<&Path>) -> PathBuf {
+        let p = &loaded.pipeline;
+        let base = out.map_or_else(|| PathBuf::from(&p.output), Path::to_path_buf);
+        base.join(format!("{}-{}", p.name, &pipeline_hash(loaded)[..12]))
     }
 
     /// Reopens the run folder `dir` to continue it after its checkpoint at `round` (rows of

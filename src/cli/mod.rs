@@ -1,6 +1,8 @@
 //! Command-line interface: one module per subcommand.
 mod graph;
+mod grid;
 mod plugins;
+mod report;
 mod run;
 mod schema;
 mod validate;
@@ -31,8 +33,12 @@ enum Command {
     Validate(PipelineArgs),
     /// Print a pipeline's DAG as Graphviz DOT or Mermaid.
     Graph(graph::GraphArgs),
-    /// Write the JSON Schema of pipeline files (for editors and CI).
+    /// Write the JSON Schemas of pipeline and grid files (for editors and CI).
     Schema(schema::SchemaArgs),
+    /// Run a batch grid (rules × seeds × parameters) in parallel, resumably, and report it.
+    Grid(grid::GridArgs),
+    /// Write the statistical report of a grid folder (mean ± CI, differences paired by seed).
+    Report(report::ReportArgs),
     /// Inspect plugin libraries, list the rules and metrics a pipeline can name, or start a
     /// new plugin crate.
     Plugins(plugins::PluginsArgs),
@@ -66,6 +72,8 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::graph(args),
         Command::Schema(args) => schema::schema(args),
         Command::Plugins(args) => plugins::plugins(args),
+        Command::Grid(args) => grid::grid(args),
+        Command::Report(args) => report::report(args),
     });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -14,6 +14,9 @@ use serde_json::{Map, Value};
 pub use load::{child_path, load, load_str, params, path_string, Blame, Loaded};
 pub use overrides::Override;
 pub use source::SourceMap;
+// Grid files are parsed and checked with the same machinery as pipelines.
+pub(crate) use source::{child_index, child_key, display_path, parse};
+pub(crate) use validate::{confined, is_name};
 
 /// One experiment: where its data comes from, who the groups are, and the DAG of stages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
