@@ -59,5 +59,8 @@ pub fn write_report(
     ] {
         write_atomic(&dir.join(file), text.as_bytes())?;
     }
+    if let Err(e) = chorus_core::plot::plot_grid(dir, &report) {
+        tracing::warn!("no plots: {e}");
+    }
     Ok(markdown)
 }

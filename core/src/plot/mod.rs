@@ -26,6 +26,9 @@ use self::bitmap::Bitmap;
 use crate::record::{write_atomic, WriteError};
 
 mod bitmap;
+mod grid;
+
+pub use grid::plot_grid;
 
 /// Why a run could not be plotted, naming the file concerned.
 #[derive(Debug, thiserror::Error)]
