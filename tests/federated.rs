@@ -435,3 +435,37 @@ fn a_run_folder_has_one_writer() {
     let o = chorus(&["run", "--resume", dir.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Sizes a typo can blow up are refused before anything is allocated: exit 2 at once, the
+/// field named with the estimate, no run folder.
+#[test]
+fn sizes_that_cannot_fit_are_refused_up_front() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The sizes of the shipped paper pipeline, where these typos were first found.
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/paper.yaml");
+    let out = tmp.path().join("out");
+    for (set, knob) in [
+        (
+            "data.simulator.questions=100000000",
+            "data.simulator.questions",
+        ),
+        ("rollout.batch=1000000000", "rollout.batch"),
+        ("data.simulator.options=1000000", "data.simulator.options"),
+    ] {
+        let start = Instant::now();
+        // A 16 GiB cap, so the test means the same on a machine with more memory.
+        let o = Command::new(BIN)
+            .args(["run", file.to_str().unwrap(), "--out"])
+            .arg(&out)
+            .args(["-s", set])
+            .env("CHORUS_MEMORY", (16u64 << 30).to_string())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{set}: {err}");
+        assert!(err.contains(&format!("lower `{knob}`")), "{set}: {err}");
+        assert!(err.contains("GiB"), "{set}: {err}");
+        assert!(start.elapsed() < Duration::from_secs(10), "{set} took long");
+        assert!(!out.exists(), "{set} made a run folder");
+    }
+}

@@ -210,3 +210,29 @@ fn grid_bad_inputs_are_clear_errors() {
         "median",
     );
 }
+
+/// A grid whose cells fit one at a time but not `parallel` at once is refused before any
+/// cell runs, naming `parallel`.
+#[test]
+fn a_grid_that_cannot_fit_in_parallel_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("base.yaml"), BASE).unwrap();
+    std::fs::write(
+        dir.join("big.yaml"),
+        "name: big\nbase: base.yaml\noutput: out\nparallel: 2\naxes:\n  data.simulator.questions: [2500000]\n  seed: [1, 2]\n",
+    )
+    .unwrap();
+    // Each cell needs at least 2.5e6 × 4 options × (4 features + 2 × 4 groups) × 8 B = 0.89 GiB
+    // by the estimate: one fits in 1 GiB, two at once do not.
+    let o = Command::new(BIN)
+        .args(["grid", "big.yaml"])
+        .current_dir(dir)
+        .env("CHORUS_MEMORY", (1u64 << 30).to_string())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("lower `parallel`"), "{err}");
+    assert!(!dir.join("out").exists(), "cells ran");
+}

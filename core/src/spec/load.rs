@@ -71,6 +71,13 @@ pub fn load_str(file: &Path, text: &str, overrides: &[Override]) -> Result<Loade
     };
     let pipeline: Pipeline = serde_path_to_error::deserialize(doc).map_err(|e| blame.serde(&e))?;
     let mut errors = validate::check(&pipeline, &blame);
+    if errors.is_empty() {
+        errors.extend(super::budget::check(
+            &pipeline,
+            &blame,
+            super::budget::available_memory(),
+        ));
+    }
     let mut registry = Registry::default();
     for (i, written) in pipeline.plugins.iter().enumerate() {
         if let Err(e) = registry.load(&resolve_path(file, written)) {

@@ -2,6 +2,7 @@
 //!
 //! A pipeline is data, not code: a run is a pure function of its resolved pipeline (hashed into
 //! the manifest), which is what lets grids, Slurm arrays and resume treat runs as values.
+pub mod budget;
 mod load;
 mod overrides;
 mod source;
