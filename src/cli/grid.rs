@@ -57,7 +57,6 @@ pub fn grid(args: GridArgs) -> anyhow::Result<()> {
             args.max_cells
         );
     }
-    check_memory(&grid, count)?;
     let progress = Progress::new(count as u64);
     let only = (!args.cell.is_empty()).then_some(args.cell.as_slice());
     let outcomes = run_grid(&grid, only, args.force, &progress)?;
@@ -71,32 +70,6 @@ pub fn grid(args: GridArgs) -> anyhow::Result<()> {
             "{failed} of {} cells failed; their errors are in {}",
             outcomes.len(),
             grid.dir.join("report.md").display()
-        );
-    }
-    Ok(())
-}
-
-/// Cells run `parallel` at a time, so the largest cell's memory times that must fit.
-fn check_memory(grid: &grid::Grid, cells: usize) -> anyhow::Result<()> {
-    use chorus_core::spec::budget::{available_memory, estimate};
-    let Some(available) = available_memory() else {
-        return Ok(());
-    };
-    let at_once = grid.parallel.min(cells).max(1);
-    let largest = grid
-        .cells
-        .iter()
-        .filter_map(|c| chorus_core::spec::load(&grid.base, &c.overrides()).ok())
-        .map(|l| estimate(&l.pipeline).bytes)
-        .fold(0.0, f64::max);
-    let gib = |b: f64| b / f64::from(1u32 << 30);
-    if largest * at_once as f64 > available as f64 {
-        bail!(
-            "{}: {at_once} cells at once need at least {:.1} GiB ({:.1} GiB each), but the machine has {:.1} GiB available\n  hint: lower `parallel` in the grid file",
-            grid.file.display(),
-            gib(largest * at_once as f64),
-            gib(largest),
-            gib(available as f64)
         );
     }
     Ok(())

@@ -35,6 +35,13 @@ pub enum GridError {
     NotAGrid(PathBuf),
     #[error("cell {index} does not exist; this grid has cells 0 to {last}\n  hint: `chorus grid FILE --status` lists them")]
     NoSuchCell { index: usize, last: usize },
+    #[error("{file}: {at_once} cells at once need at least {:.1} GiB ({:.1} GiB each), but the machine has {:.1} GiB available\n  hint: lower `parallel` in the grid file", gib(*.each * *.at_once as f64), gib(*.each), gib(*.available))]
+    Memory {
+        file: PathBuf,
+        at_once: usize,
+        each: f64,
+        available: f64,
+    },
 }
 
 /// `<grid>/grid.json`: what the folder holds, so `chorus report` needs no grid file.
@@ -128,7 +135,7 @@ impl Index {
     }
 }
 
-/// The error a failed cell's run recorded (the last line of its run log that says so).
+/// The error a failed cell's run recorded in its folder (`error.txt`).
 fn failure(folder: &Path) -> String {
     std::fs::read_to_string(folder.join("error.txt"))
         .unwrap_or_else(|_| "failed (no error.txt in its folder)".to_owned())
@@ -149,8 +156,23 @@ pub fn run_grid(
             cause: e.to_string(),
         }
     };
-    let cells_dir = grid.dir.join("cells");
-    std::fs::create_dir_all(&cells_dir).map_err(io(&cells_dir))?;
+    if let Some(&bad) = only.and_then(|o| o.iter().find(|&&i| i >= grid.cells.len())) {
+        return Err(GridError::NoSuchCell {
+            index: bad,
+            last: grid.cells.len().saturating_sub(1),
+        });
+    }
+    let chosen: Vec<usize> = match only {
+        Some(o) => o.to_vec(),
+        None => (0..grid.cells.len()).collect(),
+    };
+    // Every cell's folder comes from its identity, so the index can name them all up front.
+    let loaded: Vec<Result<spec::Loaded, String>> = grid
+        .cells
+        .iter()
+        .map(|c| spec::load(&grid.base, &c.overrides()).map_err(|d| d.to_string()))
+        .collect();
+    check_memory(grid, &loaded, &chosen)?;
     let fresh = Index::of(grid, &[]);
     if let Ok(old) = Index::read(&grid.dir) {
         let keys = |i: &Index| {
@@ -167,12 +189,8 @@ pub fn run_grid(
             });
         }
     }
-    // Every cell's folder comes from its identity, so the index can name them all up front.
-    let loaded: Vec<Result<spec::Loaded, String>> = grid
-        .cells
-        .iter()
-        .map(|c| spec::load(&grid.base, &c.overrides()).map_err(|d| d.to_string()))
-        .collect();
+    let cells_dir = grid.dir.join("cells");
+    std::fs::create_dir_all(&cells_dir).map_err(io(&cells_dir))?;
     let folders: Vec<PathBuf> = loaded
         .iter()
         .zip(&grid.cells)
@@ -188,16 +206,6 @@ pub fn run_grid(
         path: e.path,
         cause: e.cause.to_string(),
     })?;
-    if let Some(&bad) = only.and_then(|o| o.iter().find(|&&i| i >= grid.cells.len())) {
-        return Err(GridError::NoSuchCell {
-            index: bad,
-            last: grid.cells.len().saturating_sub(1),
-        });
-    }
-    let chosen: Vec<usize> = match only {
-        Some(o) => o.to_vec(),
-        None => (0..grid.cells.len()).collect(),
-    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(grid.parallel.max(1))
         .build()
@@ -221,6 +229,36 @@ pub fn run_grid(
         outcomes[i] = outcome;
     }
     Ok(outcomes)
+}
+
+/// Cells run `parallel` at a time, so the largest chosen cell's memory times that must fit.
+fn check_memory(
+    grid: &Grid,
+    loaded: &[Result<spec::Loaded, String>],
+    chosen: &[usize],
+) -> Result<(), GridError> {
+    let Some(available) = spec::budget::available_memory() else {
+        return Ok(());
+    };
+    let at_once = grid.parallel.min(chosen.len()).max(1);
+    let each = chosen
+        .iter()
+        .filter_map(|&i| loaded.get(i)?.as_ref().ok())
+        .map(|l| spec::budget::estimate(&l.pipeline).bytes)
+        .fold(0.0, f64::max);
+    if each * at_once as f64 > available as f64 {
+        return Err(GridError::Memory {
+            file: grid.file.clone(),
+            at_once,
+            each,
+            available: available as f64,
+        });
+    }
+    Ok(())
+}
+
+fn gib(bytes: f64) -> f64 {
+    bytes / f64::from(1u32 << 30)
 }
 
 /// One cell: read back if finished, resumed if interrupted, else run.
