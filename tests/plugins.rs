@@ -421,3 +421,31 @@ fn bad_normalisation_and_a_panicking_metric() {
     );
     assert!(err.contains("panicked"), "{err}");
 }
+
+/// A plugin's rule is an axis value like a built-in: a grid over `mean` and `cvar` runs both
+/// and reports them paired.
+#[test]
+fn plugin_rules_are_grid_axis_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = pipeline(tmp.path(), &[&lib("chorus_cvar")], "{rule: mean}", "{}");
+    std::fs::write(
+        tmp.path().join("grid.yaml"),
+        format!(
+            "name: g\nbase: {}\noutput: out\naxes:\n  aggregate.rule: [mean, cvar]\n  seed: [1, 2]\n",
+            base.display()
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .args(["grid", "grid.yaml", "--baseline", "aggregate.rule=mean"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains("| cvar | 2 |"), "{out}");
+    assert!(
+        out.contains("Paired by seed against aggregate.rule=mean"),
+        "{out}"
+    );
+}
