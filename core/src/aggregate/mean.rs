@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::entry::{builtin, RuleEntry};
 use super::{weighted_sum, AggregateError, Aggregated, Aggregator, RewardMatrix};
 use crate::registry::ParamError;
+use chorus_plugin::kit::{group_weights, population_shares};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,22 +32,17 @@ pub(super) fn rule() -> RuleEntry {
     )
 }
 
-/// Population shares as mean weights: finite, ≥ 0, not all 0; normalised to sum 1.
+/// Population shares as mean weights, or the error that names `weighted`.
 fn population_weights(populations: &[f64]) -> Result<Vec<f64>, ParamError> {
-    let sum: f64 = populations.iter().sum();
-    if populations.is_empty()
-        || !populations.iter().all(|p| p.is_finite() && *p >= 0.0)
-        || !(sum > 0.0 && sum.is_finite())
-    {
-        return Err(ParamError::invalid(
+    population_shares(populations).ok_or_else(|| {
+        ParamError::invalid(
             "weighted",
             format!(
                 "`weighted: true` needs the groups' population shares, but they are {populations:?}"
             ),
             "give every group a finite, non-negative population share, or remove `weighted`",
-        ));
-    }
-    Ok(populations.iter().map(|p| p / sum).collect())
+        )
+    })
 }
 
 #[derive(Debug)]
@@ -68,17 +64,7 @@ impl Aggregator for Mean {
         _round: u32,
         _state: &mut Value,
     ) -> Result<Aggregated, AggregateError> {
-        let groups = rewards.groups();
-        let weights = match &self.populations {
-            None => vec![1.0 / groups as f64; groups],
-            Some(p) if p.len() == groups => p.clone(),
-            Some(p) => {
-                return Err(AggregateError::Groups {
-                    expected: p.len(),
-                    groups,
-                })
-            }
-        };
+        let weights = group_weights(self.populations.as_deref(), rewards.groups())?;
         weighted_sum(rewards, weights)
     }
 }

@@ -93,6 +93,30 @@ pub fn log_softmax(x: &mut [f64]) {
     x.iter_mut().for_each(|v| *v -= lse);
 }
 
+/// Population shares as group weights (`weighted: true`): every share finite and ≥ 0, not all
+/// 0; normalised to sum 1. `None` for shares no weighting can use.
+pub fn population_shares(populations: &[f64]) -> Option<Vec<f64>> {
+    let sum: f64 = populations.iter().sum();
+    let usable = !populations.is_empty()
+        && populations.iter().all(|p| p.is_finite() && *p >= 0.0)
+        && sum > 0.0
+        && sum.is_finite();
+    usable.then(|| populations.iter().map(|p| p / sum).collect())
+}
+
+/// This round's group weights: the shares a rule was built with, or equal weights without;
+/// shares for another number of groups than the matrix has are an error.
+pub fn group_weights(shares: Option<&[f64]>, groups: usize) -> Result<Vec<f64>, AggregateError> {
+    match shares {
+        None => Ok(vec![1.0 / groups as f64; groups]),
+        Some(p) if p.len() == groups => Ok(p.to_vec()),
+        Some(p) => Err(AggregateError::Groups {
+            expected: p.len(),
+            groups,
+        }),
+    }
+}
+
 /// A per-group state vector must fit this round's matrix and be finite.
 pub fn check_state(name: &str, values: &[f64], groups: usize) -> Result<(), AggregateError> {
     let fail = |message| Err(AggregateError::State(message));

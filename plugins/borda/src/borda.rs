@@ -23,6 +23,7 @@
 //! Logged weights: the group weights w. (The aggregate is piecewise constant in the rewards,
 //! so the sensitivity ∂r/∂R[g,r] the other rules log is 0 almost everywhere and says
 //! nothing; w is how much each group's ranking counts.)
+use chorus_plugin::kit::{group_weights, population_shares};
 use chorus_plugin::serde_json::{Map, Value};
 use chorus_plugin::{AggregateError, Aggregated, Aggregator, PluginRule, RewardMatrix};
 
@@ -71,18 +72,13 @@ impl PluginRule for Borda {
     }
 }
 
-/// Population shares as group weights: finite, ≥ 0, not all 0; normalised to sum 1.
+/// Population shares as group weights, or why `weighted: true` cannot use them.
 fn shares(populations: &[f64]) -> Result<Vec<f64>, String> {
-    let sum: f64 = populations.iter().sum();
-    if populations.is_empty()
-        || !populations.iter().all(|p| p.is_finite() && *p >= 0.0)
-        || !(sum > 0.0 && sum.is_finite())
-    {
-        return Err(format!(
+    population_shares(populations).ok_or_else(|| {
+        format!(
             "`weighted: true` needs the groups' population shares, but they are {populations:?}"
-        ));
-    }
-    Ok(populations.iter().map(|p| p / sum).collect())
+        )
+    })
 }
 
 impl Aggregator for Borda {
@@ -93,16 +89,7 @@ impl Aggregator for Borda {
         _state: &mut Value,
     ) -> Result<Aggregated, AggregateError> {
         let groups = rewards.groups();
-        let weights = match &self.populations {
-            None => vec![1.0 / groups as f64; groups],
-            Some(p) if p.len() == groups => p.clone(),
-            Some(p) => {
-                return Err(AggregateError::Groups {
-                    expected: p.len(),
-                    groups,
-                })
-            }
-        };
+        let weights = group_weights(self.populations.as_deref(), groups)?;
         let n = rewards.rollouts();
         if n == 1 {
             return Ok(Aggregated {
