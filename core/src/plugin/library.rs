@@ -252,6 +252,34 @@ impl Library {
     }
 }
 
+impl Library {
+    /// What a `create` call produced: the instance, or the plugin's refusal as a
+    /// [`PluginError::Create`] naming the rule or metric and the library.
+    ///
+    /// # Safety
+    /// `error` is NULL or a string this library's `create` returned just now.
+    pub(super) unsafe fn created(
+        &self,
+        kind: &'static str,
+        name: &str,
+        status: i32,
+        instance: *mut std::ffi::c_void,
+        error: *mut c_char,
+    ) -> Result<super::abi::Instance, PluginError> {
+        // SAFETY: the caller's promise.
+        let message = unsafe { self.take_string(error) };
+        if status != chorus_plugin::abi::CHORUS_OK {
+            return Err(PluginError::Create {
+                kind,
+                name: name.to_owned(),
+                path: self.path().to_path_buf(),
+                message: super::error::failure(status, message),
+            });
+        }
+        Ok(super::abi::Instance(instance))
+    }
+}
+
 /// JSON for the plugin, NUL-terminated.
 pub(super) fn c_json(value: &Value) -> CString {
     CString::new(value.to_string()).expect("serde_json writes NUL as \\u0000")

@@ -43,19 +43,11 @@ impl PluginMetric {
         // NUL-terminated JSON object and both out-pointers are writable.
         let status = unsafe { (abi.create)(params.as_ptr(), &mut instance, &mut error) };
         // SAFETY: `error` is NULL or a string the plugin returned just now.
-        let message = unsafe { library.take_string(error) };
-        if status != CHORUS_OK {
-            return Err(PluginError::Create {
-                kind: "metric",
-                name: name.clone(),
-                path: library.path().to_path_buf(),
-                message: failure(status, message),
-            });
-        }
+        let instance = unsafe { library.created("metric", name, status, instance, error) }?;
         Ok(PluginMetric {
             who: library.who("metric", name),
             abi,
-            instance: Mutex::new(Instance(instance)),
+            instance: Mutex::new(instance),
             library: Arc::clone(library),
         })
     }

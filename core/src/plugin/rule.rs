@@ -59,20 +59,12 @@ impl PluginRule {
             )
         };
         // SAFETY: `error` is NULL or a string the plugin returned just now.
-        let message = unsafe { library.take_string(error) };
-        if status != CHORUS_OK {
-            return Err(PluginError::Create {
-                kind: "rule",
-                name: name.clone(),
-                path: library.path().to_path_buf(),
-                message: failure(status, message),
-            });
-        }
+        let instance = unsafe { library.created("rule", name, status, instance, error) }?;
         Ok(PluginRule {
             who: library.who("rule", name),
             abi,
             groups: populations.len(),
-            instance: Mutex::new(Instance(instance)),
+            instance: Mutex::new(instance),
             library: Arc::clone(library),
         })
     }
