@@ -231,6 +231,21 @@ fn loop_bad_inputs_are_clear_errors() {
             "params: {epochs: 50, fedavg: {rounds: 0}}",
             &["fedavg.rounds"],
         ),
+        (
+            "hidden: 16}",
+            "hidden: 16, pretrain: {target: US}}",
+            &["fed.yaml:10:", "`US`", "population_mean", "g0, g1, g2, g3"],
+        ),
+        (
+            "hidden: 16}",
+            "hidden: 16, pretrain: {target: g0, noise: -1}}",
+            &["fed.yaml:10:", "noise"],
+        ),
+        (
+            "hidden: 16}",
+            "hidden: 16, pretrain: {target: g0, lr: 0}}",
+            &["fed.yaml:10:", "lr"],
+        ),
     ];
     for (from, to, expect) in cases {
         let file = write(tmp.path(), &LOOP.replace(from, to));
@@ -245,6 +260,46 @@ fn loop_bad_inputs_are_clear_errors() {
             assert!(err.contains(e), "{to}: expected `{e}` in\n{err}");
         }
     }
+}
+
+/// A pre-trained base leans toward its target: the fit is recorded (its KL falls), and the
+/// initial policy is closer to the target group on the held-out questions than an
+/// un-pretrained one is, and closer to it than to the minority.
+#[test]
+fn pretraining_gives_the_base_a_lean_and_records_the_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let short = LOOP.replace("rounds: 60", "rounds: 10").replace(
+        "loop:",
+        "  - {id: initial, kind: evaluate, needs: [split, policy]}\nloop:",
+    );
+    let group = |dir: &Path, g: &str| -> f64 {
+        std::fs::read_to_string(dir.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|r| r["round"] == 0 && r["metric"] == "alignment" && r["group"] == g)
+            .unwrap()["value"]
+            .as_f64()
+            .unwrap()
+    };
+    let plain = run_into(&write(tmp.path(), &short), &tmp.path().join("plain"));
+    let pre = short.replace(
+        "hidden: 16}",
+        "hidden: 16, pretrain: {target: g0, noise: 0.2}}",
+    );
+    let leaning = run_into(&write(tmp.path(), &pre), &tmp.path().join("pre"));
+    let start = metric(&leaning, "policy", "pretrain_kl_start");
+    let end = metric(&leaning, "policy", "pretrain_kl_end");
+    assert_eq!((start.len(), end.len()), (1, 1));
+    assert!(end[0].1 < 0.1 * start[0].1, "{start:?} → {end:?}");
+    assert!(metric(&plain, "policy", "pretrain_kl_end").is_empty());
+    assert!(
+        group(&leaning, "g0") > group(&plain, "g0") + 0.05,
+        "g0: pre-trained {} vs plain {}",
+        group(&leaning, "g0"),
+        group(&plain, "g0")
+    );
+    assert!(group(&leaning, "g0") > group(&leaning, "g3") + 0.05);
 }
 
 /// A group left without data stops the run with the group named; so does resuming from a

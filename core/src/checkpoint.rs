@@ -247,5 +247,6 @@ fn load_policy(
         reference: duplicate(&like.reference),
         adam,
         stats: None,
+        pretrained: None,
     })
 }

@@ -7,6 +7,7 @@
 //! own seeded stream (not torch's global generator) so parallel stages stay deterministic.
 mod adam;
 pub(crate) mod net;
+mod pretrain;
 
 use rand::Rng as _;
 use rand_distr::StandardNormal;
@@ -16,6 +17,7 @@ use tch::{Kind as DType, Tensor};
 
 pub use adam::{Adam, NonFiniteGradient};
 pub use net::{Activations, Net};
+pub use pretrain::{fit as pretrain, PretrainStats};
 
 use crate::rng::Rng;
 

@@ -179,7 +179,9 @@ impl Kind {
             }
             Kind::Policy => {
                 let p: PolicyParams = params(&value, path, blame).map_err(one)?;
-                p.check().map_err(range).map_err(one)?;
+                p.check(&pipeline.groups.resolved_names())
+                    .map_err(range)
+                    .map_err(one)?;
                 Arc::new(p)
             }
             Kind::Rollout => {

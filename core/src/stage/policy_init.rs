@@ -6,8 +6,15 @@ use serde::{Deserialize, Serialize};
 
 use super::artifact::Reading;
 use super::{Artifact, Context, Inputs, Stage, StageError};
-use crate::policy::{Adam, Net, Policy, RolloutKind};
+use chorus_plugin::kit::softmax;
+use rand::Rng as _;
+use rand_distr::StandardNormal;
+use tch::Tensor;
+
+use super::split::Split;
+use crate::policy::{pretrain, stack, Adam, Net, Policy, PretrainStats, RolloutKind};
 use crate::ppo::UpdateStats;
+use crate::rng::Rng;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +31,41 @@ pub struct PolicyParams {
     /// Initial log σ of the logistic-normal rollouts (distribution mode).
     #[serde(default = "d_log_std")]
     pub init_log_std: f64,
+    /// Fit the initial policy to an answer distribution first, so that the KL anchor is a base
+    /// with opinions (as a pretrained LLM is) rather than a random network. Absent: no fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain: Option<Pretrain>,
+}
+
+/// Supervised pre-training of the initial policy on the training questions (never the
+/// evaluation ones). It stands in for a base model's pretraining corpus, text written by the
+/// population, so it is the one reader of the true distributions besides evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pretrain {
+    /// Whose answers the base learned: `population_mean` (the groups' distributions weighted
+    /// by population share) or one group's name (a base that leans toward that group).
+    pub target: String,
+    /// Full-batch Adam steps on the training questions.
+    #[serde(default = "d_epochs")]
+    pub epochs: u32,
+    /// Standard deviation of Gaussian noise added to the target's log-probabilities, per
+    /// question and option: how imperfectly the base absorbed its target (0 = exactly).
+    #[serde(default)]
+    pub noise: f64,
+    /// Adam's learning rate for the fit.
+    #[serde(default = "d_pretrain_lr")]
+    pub lr: f64,
+}
+
+/// The `target` that mixes every group by population share.
+pub const POPULATION_MEAN: &str = "population_mean";
+
+fn d_epochs() -> u32 {
+    300
+}
+fn d_pretrain_lr() -> f64 {
+    0.01
 }
 
 fn d_rollout() -> RolloutKind {
@@ -40,11 +82,43 @@ fn d_log_std() -> f64 {
 }
 
 impl PolicyParams {
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
+    /// Checks ranges, and that a pre-training target names `population_mean` or a group.
+    pub fn check(&self, groups: &[String]) -> Result<(), (&'static str, String)> {
         if self.hidden == 0 || self.depth == 0 {
             return Err((
                 "hidden",
                 "`hidden` and `depth` must be at least 1".to_owned(),
+            ));
+        }
+        let Some(pre) = &self.pretrain else {
+            return Ok(());
+        };
+        if pre.target != POPULATION_MEAN && !groups.contains(&pre.target) {
+            return Err((
+                "pretrain.target",
+                format!(
+                    "`{}` is neither `{POPULATION_MEAN}` nor a group; the groups are {}",
+                    pre.target,
+                    groups.join(", ")
+                ),
+            ));
+        }
+        if !(pre.noise.is_finite() && pre.noise >= 0.0) {
+            return Err((
+                "pretrain.noise",
+                format!("`noise` must be a finite number ≥ 0, not {}", pre.noise),
+            ));
+        }
+        if !(pre.lr.is_finite() && pre.lr > 0.0) {
+            return Err((
+                "pretrain.lr",
+                format!("`lr` must be a finite number > 0, not {}", pre.lr),
+            ));
+        }
+        if pre.epochs > 100_000 {
+            return Err((
+                "pretrain.epochs",
+                format!("`epochs` must be at most 100000, not {}", pre.epochs),
             ));
         }
         Ok(())
@@ -60,10 +134,18 @@ pub struct PolicyState {
     pub adam: Adam,
     /// What the update that produced this state did (none for the initial policy).
     pub stats: Option<UpdateStats>,
+    /// How the pre-training fit went (the initial policy only, when it was pre-trained).
+    pub pretrained: Option<PretrainStats>,
 }
 
 impl PolicyState {
     pub fn readings(&self) -> Vec<Reading> {
+        if let Some(p) = &self.pretrained {
+            return vec![
+                Reading::all("pretrain_kl_start", p.kl_start),
+                Reading::all("pretrain_kl_end", p.kl_end),
+            ];
+        }
         let Some(s) = &self.stats else {
             return Vec::new();
         };
@@ -91,6 +173,10 @@ impl Stage for PolicyParams {
             self.init_log_std,
             &mut rng,
         );
+        let pretrained = match &self.pretrain {
+            Some(pre) => Some(pre.fit(&net, inputs.split()?, &mut ctx.rng(&["pretrain"]))?),
+            None => None,
+        };
         let reference = Policy {
             net: net.duplicate(),
             kind: self.rollout,
@@ -106,6 +192,49 @@ impl Stage for PolicyParams {
             reference,
             adam,
             stats: None,
+            pretrained,
         }))))
+    }
+}
+
+impl Pretrain {
+    /// Fits `net` to the target distribution on the training questions, noised from `rng`.
+    fn fit(&self, net: &Net, split: &Split, rng: &mut Rng) -> Result<PretrainStats, StageError> {
+        let bank = &split.bank;
+        let k = bank.options;
+        let weights: Vec<f64> = if self.target == POPULATION_MEAN {
+            split.groups.iter().map(|g| g.population).collect()
+        } else {
+            split
+                .groups
+                .iter()
+                .map(|g| f64::from(u8::from(g.name == self.target)))
+                .collect()
+        };
+        let mut targets = Vec::with_capacity(bank.train.len() * k);
+        for &q in &bank.train {
+            let mut logits: Vec<f64> = (0..k)
+                .map(|o| {
+                    let p: f64 = weights
+                        .iter()
+                        .enumerate()
+                        .map(|(g, w)| w * split.oracle.distribution(g, q)[o])
+                        .sum();
+                    let eps: f64 = rng.sample(StandardNormal);
+                    p.max(1e-12).ln() + self.noise * eps
+                })
+                .collect();
+            softmax(&mut logits);
+            targets.extend(logits.iter().map(|&p| p as f32));
+        }
+        let n = bank.train.len() as i64;
+        let targets = Tensor::from_slice(&targets).view([n, k as i64]);
+        let x = stack(&bank.train, &bank.features);
+        pretrain(net, &x, &targets, self.epochs, self.lr).map_err(|e| {
+            StageError(format!(
+                "pre-training diverged ({e}); lower `pretrain.lr` (now {})",
+                self.lr
+            ))
+        })
     }
 }

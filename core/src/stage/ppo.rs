@@ -39,6 +39,7 @@ impl Stage for PpoConfig {
             },
             adam,
             stats: Some(stats),
+            pretrained: None,
         }))))
     }
 }
