@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use rayon::prelude::*;
 use serde_json::Value;
 
 use super::bitmap::Bitmap;
@@ -40,7 +41,7 @@ pub fn plot_grid(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, PlotError>
         what: what.to_owned(),
     };
 
-    let mut written = Vec::new();
+    let mut scatters = Vec::new();
     for (stem, y, title, y_desc) in [
         (
             "pareto",
@@ -66,7 +67,7 @@ pub fn plot_grid(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, PlotError>
                 y.label()
             )));
         }
-        render(&scatter, stem, dir, &mut written)?;
+        scatters.push((stem, scatter));
     }
 
     let curves = Curves {
@@ -78,20 +79,42 @@ pub fn plot_grid(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, PlotError>
             "no completed cell has `mean` rows of its final evaluation stage",
         ));
     }
-    render(&curves, "curves", dir, &mut written)?;
+    // The figures are independent and each takes a noticeable share of a short grid's serial
+    // tail (rasterising and encoding), so they are drawn at once.
+    let (scattered, curved) = rayon::join(
+        || {
+            scatters
+                .par_iter()
+                .map(|(stem, scatter)| render(scatter, stem, dir))
+                .collect::<Result<Vec<_>, _>>()
+        },
+        || render(&curves, "curves", dir),
+    );
+    let mut written: Vec<PathBuf> = scattered?.into_iter().flatten().collect();
+    written.extend(curved?);
     Ok(written)
 }
 
-/// `aggregate.rule=min lr=0.1`: the settings that tell the configuration apart.
+/// `rule=min lr=0.1`: the settings that tell the configuration apart, each key shortened to
+/// its last segment where no other column shares that segment (figures have little room).
 fn label(report: &Report, c: &Configuration) -> String {
+    let short = |k: &str| -> String {
+        let last = k.rsplit('.').next().unwrap_or(k);
+        let shared = report
+            .columns
+            .iter()
+            .filter(|o| o.rsplit('.').next() == Some(last))
+            .count();
+        if shared > 1 { k } else { last }.to_owned()
+    };
     let parts: Vec<String> = report
         .columns
         .iter()
         .zip(&c.values)
         .filter_map(|(k, v)| {
             v.as_ref().map(|v| match v {
-                Value::String(s) => format!("{k}={s}"),
-                other => format!("{k}={other}"),
+                Value::String(s) => format!("{}={s}", short(k)),
+                other => format!("{}={other}", short(k)),
             })
         })
         .collect();
@@ -110,13 +133,10 @@ trait Draw {
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>;
 }
 
-/// As the run figures' `render`: PNG and SVG drawn in memory, each written atomically.
-fn render(
-    figure: &impl Draw,
-    stem: &str,
-    dir: &Path,
-    written: &mut Vec<PathBuf>,
-) -> Result<(), PlotError> {
+/// As the run figures' `render`: PNG and SVG drawn in memory, each written atomically;
+/// returns the paths written.
+fn render(figure: &(impl Draw + Sync), stem: &str, dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
+    let mut written = Vec::new();
     register_font();
     let size = (WIDTH, HEIGHT);
 
@@ -130,7 +150,7 @@ fn render(
             .map_err(|e| draw_error(&png_path, e))?;
     }
     let png = encode_png(&rgb, size).map_err(|e| draw_error(&png_path, e))?;
-    write(&png_path, &png, written)?;
+    write(&png_path, &png, &mut written)?;
 
     let svg_path = dir.join(format!("{stem}.svg"));
     let mut svg = String::new();
@@ -141,7 +161,8 @@ fn render(
             .and_then(|()| root.present())
             .map_err(|e| draw_error(&svg_path, e))?;
     }
-    write(&svg_path, svg.as_bytes(), written)
+    write(&svg_path, svg.as_bytes(), &mut written)?;
+    Ok(written)
 }
 
 /// One configuration in a scatter: mean alignment across, another quantity up.
@@ -216,6 +237,9 @@ const HIGHER: &str = "higher is better on both axes";
 /// Length of a whisker's end cap, in pixels either side.
 const CAP_PX: i32 = 5;
 
+/// Up to this many configurations, each point is labelled beside it as well as in the key.
+const LABELLED_POINTS: usize = 6;
+
 impl Draw for Scatter {
     fn draw<DB: DrawingBackend>(
         &self,
@@ -235,7 +259,7 @@ impl Draw for Scatter {
         for line in KEY.iter().copied().chain([HIGHER]).chain(labels) {
             key_width = key_width.max(root.estimate_text_size(line, &key_style)?.0);
         }
-        let key_width = (key_width + LEGEND_TEXT_X as u32 + 24).min(WIDTH / 3);
+        let key_width = (key_width + LEGEND_TEXT_X as u32 + 24).min(WIDTH * 2 / 5);
         let (w, _) = body.dim_in_pixel();
         let (plot, legend) = body.split_horizontally(w - key_width);
         let mut chart = ChartBuilder::on(&plot)
@@ -301,14 +325,20 @@ impl Draw for Scatter {
                     ))?;
                 }
             }
-            let text = TextStyle::from((FONT, LEGEND_PX).into_font())
-                .color(&BLACK)
-                .pos(Pos::new(HPos::Left, VPos::Bottom));
-            chart.draw_series(std::iter::once(
-                EmptyElement::at(at)
-                    + Circle::new((0, 0), MARKER_PX + 1, p.color.filled())
-                    + Text::new(p.label.clone(), (8, -6), text),
-            ))?;
+            chart.draw_series(std::iter::once(Circle::new(
+                at,
+                MARKER_PX + 1,
+                p.color.filled(),
+            )))?;
+            // Beside the point too while few enough not to pile up; the key always has them.
+            if self.points.len() <= LABELLED_POINTS {
+                let text = TextStyle::from((FONT, LEGEND_PX).into_font())
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Bottom));
+                chart.draw_series(std::iter::once(
+                    EmptyElement::at(at) + Text::new(p.label.clone(), (8, -6), text),
+                ))?;
+            }
         }
 
         // The key sits right of the axes, never over a point.
@@ -380,44 +410,54 @@ const MEAN: &str = "mean";
 /// Each configuration's curve of its completed cells' `mean` alignment per round, at the
 /// stage each cell's final trained evaluation is from.
 fn curves(report: &Report, labels: &[String]) -> Result<Vec<Curve>, PlotError> {
-    let mut curves = Vec::new();
-    for (i, c) in report.configurations.iter().enumerate() {
-        let mut by_round: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
-        let mut seeds = 0;
-        for &at in &c.cells {
-            let row = &report.cells[at];
-            let Status::Done(measured) = &row.status else {
-                continue;
-            };
-            let Some(last) = &measured.last else {
-                continue;
-            };
-            let rows = read_rows(&row.dir.join("metrics.jsonl"))?;
-            let mut any = false;
-            for r in rows
-                .iter()
-                .filter(|r| r.stage == last.stage && r.group.is_none() && r.metric == MEAN)
-            {
-                if let Some(v) = r.value {
-                    by_round.entry(r.round).or_default().push(v);
-                    any = true;
-                }
+    let series: Vec<Option<Curve>> = report
+        .configurations
+        .par_iter()
+        .enumerate()
+        .map(|(i, c)| curve(report, c, &labels[i], i))
+        .collect::<Result<_, _>>()?;
+    Ok(series.into_iter().flatten().collect())
+}
+
+/// One configuration's curve, if any of its cells has rows to draw.
+fn curve(
+    report: &Report,
+    c: &Configuration,
+    label: &str,
+    i: usize,
+) -> Result<Option<Curve>, PlotError> {
+    let mut by_round: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+    let mut seeds = 0;
+    for &at in &c.cells {
+        let row = &report.cells[at];
+        let Status::Done(measured) = &row.status else {
+            continue;
+        };
+        let Some(last) = &measured.last else {
+            continue;
+        };
+        let rows = read_rows(&row.dir.join("metrics.jsonl"))?;
+        let mut any = false;
+        for r in rows
+            .iter()
+            .filter(|r| r.stage == last.stage && r.group.is_none() && r.metric == MEAN)
+        {
+            if let Some(v) = r.value {
+                by_round.entry(r.round).or_default().push(v);
+                any = true;
             }
-            seeds += usize::from(any);
         }
-        let points: Vec<(f64, Estimate)> = by_round
-            .into_iter()
-            .filter_map(|(round, values)| Some((f64::from(round), Estimate::of(&values)?)))
-            .collect();
-        if !points.is_empty() {
-            curves.push(Curve {
-                label: format!("{} (n={seeds})", labels[i]),
-                color: color(i),
-                points,
-            });
-        }
+        seeds += usize::from(any);
     }
-    Ok(curves)
+    let points: Vec<(f64, Estimate)> = by_round
+        .into_iter()
+        .filter_map(|(round, values)| Some((f64::from(round), Estimate::of(&values)?)))
+        .collect();
+    Ok((!points.is_empty()).then(|| Curve {
+        label: format!("{label} (n={seeds})"),
+        color: color(i),
+        points,
+    }))
 }
 
 impl Draw for Curves {
@@ -450,7 +490,7 @@ impl Draw for Curves {
         for s in &self.series {
             legend_width = legend_width.max(root.estimate_text_size(&s.label, &legend_style)?.0);
         }
-        let legend_width = (legend_width + LEGEND_TEXT_X as u32 + 24).min(WIDTH / 3);
+        let legend_width = (legend_width + LEGEND_TEXT_X as u32 + 24).min(WIDTH * 2 / 5);
         let (w, _) = body.dim_in_pixel();
         let (plot, legend) = body.split_horizontally(w - legend_width);
 
@@ -675,7 +715,7 @@ mod tests {
                 assert!(svg.trim_end().ends_with("</svg>"), "{}", path.display());
                 for rule in ["min", "mean", "max"] {
                     assert!(
-                        svg.contains(&format!("aggregate.rule={rule}")),
+                        svg.contains(&format!("rule={rule}")),
                         "{rule} labelled in {}",
                         path.display()
                     );
@@ -686,10 +726,7 @@ mod tests {
         let folder = dir.path().file_name().unwrap().to_str().unwrap();
         assert!(pareto.contains(&format!("Mean vs worst-group alignment — {folder}")));
         let curves = std::fs::read_to_string(dir.path().join("curves.svg")).unwrap();
-        assert!(
-            curves.contains("aggregate.rule=max (n=2)"),
-            "failed seed left out"
-        );
+        assert!(curves.contains("rule=max (n=2)"), "failed seed left out");
         assert!(curves.contains("<polygon"), "CI bands drawn");
         let front = points(
             &report,
