@@ -5,11 +5,14 @@
 //! - `runner`: the cells on rayon, each in its own run folder keyed by its identity.
 //! - [`report`]: per configuration, mean ± 95% CI over seeds and differences paired by seed
 //!   against a baseline, as Markdown and CSV.
+//! - [`slurm`]: the `slurm:` section and the sbatch script that runs the cells as a job array.
 pub mod report;
 mod runner;
+pub mod slurm;
 pub mod spec;
 
 pub use runner::{run_grid, GridError, GridObserver, Index};
+pub use slurm::Slurm;
 
 use std::path::PathBuf;
 
@@ -81,6 +84,8 @@ pub struct Grid {
     pub cells: Vec<Cell>,
     /// How many cells run at once (default: the number of cores).
     pub parallel: usize,
+    /// What each Slurm array task asks for (the defaults when the file has no `slurm:`).
+    pub slurm: Slurm,
 }
 
 /// What became of one cell.

@@ -18,7 +18,7 @@ use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::{Axis, Cell, Grid};
+use super::{Axis, Cell, Grid, Slurm};
 use crate::diagnostic::{suggest, Diagnostic, Diagnostics, Origin};
 use crate::registry::resolve_path;
 use crate::spec::{self, child_index, child_key, display_path, Override, SourceMap};
@@ -53,6 +53,9 @@ struct GridFile {
     /// axis keys, values among the axis's values).
     #[serde(default)]
     exclude: Vec<BTreeMap<String, Value>>,
+    /// What each task asks for when the grid runs as a Slurm job array (`chorus grid FILE
+    /// --emit slurm` writes the sbatch script; one task per cell).
+    slurm: Option<Slurm>,
 }
 
 fn default_output() -> String {
@@ -217,7 +220,8 @@ const RANGE_HINT: &str =
 
 /// A serde error at `path` of the grid file as a diagnostic with a fix.
 fn serde_error(map: &SourceMap, path: &str, message: &str) -> Diagnostic {
-    // Top-level fields were checked before, so only a range's mapping can hold an unknown one.
+    // Top-level fields were checked before, so only a range's mapping or `slurm` can hold an
+    // unknown one.
     if let Some(field) = message
         .strip_prefix("unknown field `")
         .and_then(|rest| rest.split('`').next())
@@ -226,10 +230,20 @@ fn serde_error(map: &SourceMap, path: &str, message: &str) -> Diagnostic {
         let parent = path
             .strip_suffix(field)
             .map_or(path, |p| p.strip_suffix('.').unwrap_or(p));
+        let hint = if parent == "slurm" {
+            let schema = json_schema();
+            let known: Vec<&str> = schema["$defs"]["Slurm"]["properties"]
+                .as_object()
+                .map(|p| p.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            suggest(field, &known, "fields")
+        } else {
+            RANGE_HINT.to_owned()
+        };
         return Diagnostic::new(
             map.key_origin(&child_key(parent, field)),
             format!("unknown field `{field}` in `{}`", display_path(parent)),
-            RANGE_HINT,
+            hint,
         );
     }
     let hint = match path.split(['.', '[']).next().unwrap_or_default() {
@@ -238,6 +252,16 @@ fn serde_error(map: &SourceMap, path: &str, message: &str) -> Diagnostic {
         "parallel" => "write a whole number ≥ 1, or leave `parallel` out to use every core",
         "axes" if path.ends_with(".range") || path.contains(".range[") => RANGE_HINT,
         "axes" => "an axis is a list of values, e.g. `seed: [0, 1, 2]`, or a range, e.g. `seed: {range: [0, 3]}`",
+        "slurm" => match path {
+            "slurm" => "`slurm` is a mapping, e.g. `slurm: {cpus: 2, mem: 4G, time: \"01:00:00\"}`",
+            "slurm.cpus" | "slurm.gpus" | "slurm.concurrency" => "write a whole number",
+            "slurm.mem" => "write the size as a string, e.g. `mem: 4G`, or `mem: \"16000\"` for megabytes",
+            "slurm.time" => "write the limit as a string, e.g. `time: \"01:00:00\"`, or `time: \"30\"` for minutes",
+            p if p.starts_with("slurm.extra") => {
+                "write a list of sbatch options, e.g. `extra: [--qos=long]`"
+            }
+            _ => "write a plain string here, e.g. `partition: cpu`",
+        },
         _ => "each entry is a mapping `KEY: VALUE`, e.g. `{aggregate.rule: min, seed: 3}`",
     };
     Diagnostic::new(
@@ -310,6 +334,14 @@ impl Check<'_> {
                 "give a relative folder inside the working directory, e.g. `runs/grids`",
             );
         }
+        let slurm = raw.slurm.unwrap_or_default();
+        for problem in slurm.check() {
+            self.at(
+                &child_key("slurm", &problem.path),
+                problem.message,
+                problem.hint,
+            );
+        }
         if raw.parallel == Some(0) {
             self.at(
                 "parallel",
@@ -369,6 +401,7 @@ impl Check<'_> {
                     parallel: raw.parallel.unwrap_or_else(|| {
                         std::thread::available_parallelism().map_or(1, |n| n.get())
                     }),
+                    slurm,
                 });
             }
         }
@@ -987,6 +1020,63 @@ loop:
     }
 
     #[test]
+    fn the_slurm_section_is_carried_and_defaults_without_it() {
+        let dir = Dir::new();
+        let grid = dir.ok(&format!("{HEAD}axes:\n  seed: [1]\n"));
+        assert_eq!(grid.slurm, Slurm::default());
+        let grid = dir.ok(&format!(
+            "{HEAD}axes:\n  seed: [1]\nslurm:\n  cpus: 2\n  mem: 4G\n  time: \"01:00:00\"\n  \
+             partition: cpu\n  concurrency: 8\n  extra: [--qos=long]\n"
+        ));
+        assert_eq!(
+            grid.slurm,
+            Slurm {
+                cpus: 2,
+                mem: Some("4G".to_owned()),
+                time: Some("01:00:00".to_owned()),
+                partition: Some("cpu".to_owned()),
+                concurrency: Some(8),
+                extra: vec!["--qos=long".to_owned()],
+                ..Slurm::default()
+            }
+        );
+    }
+
+    #[test]
+    fn slurm_problems_are_reported_in_place() {
+        let dir = Dir::new();
+        let errors = dir.errors(&format!(
+            "{HEAD}axes:\n  seed: [1]\nslurm:\n  cpus: 0\n  mem: 4GB\n  time: 1h\n  \
+             extra: [--qos=long, --mem=2G]\n"
+        ));
+        let cpus = find(&errors, "`slurm.cpus` must be at least 1");
+        assert_eq!(place(cpus), (6, 9));
+        let mem = find(&errors, "`4GB` is not a Slurm memory size");
+        assert_eq!(place(mem), (7, 8));
+        assert!(mem.hint.contains("`4G`"), "{mem}");
+        let time = find(&errors, "`1h` is not a Slurm time limit");
+        assert_eq!(place(time), (8, 9));
+        let extra = find(&errors, "`--mem=2G` sets `--mem`");
+        assert_eq!(place(extra), (9, 23));
+        assert!(extra.hint.contains("slurm.mem"), "{extra}");
+        assert_eq!(errors.0.len(), 4, "{errors}");
+
+        let errors = dir.errors(&format!("{HEAD}axes:\n  seed: [1]\nslurm:\n  cpu: 2\n"));
+        let d = find(&errors, "unknown field `cpu` in `slurm`");
+        assert_eq!(place(d), (6, 3));
+        assert!(d.hint.contains("did you mean `cpus`?"), "{d}");
+
+        let errors = dir.errors(&format!("{HEAD}axes:\n  seed: [1]\nslurm:\n  mem: 16000\n"));
+        let d = find(&errors, "at `slurm.mem`: invalid type: integer `16000`");
+        assert_eq!(place(d), (6, 8));
+        assert!(d.hint.contains(r#"`mem: "16000"`"#), "{d}");
+
+        let errors = dir.errors(&format!("{HEAD}axes:\n  seed: [1]\nslurm: 4\n"));
+        let d = find(&errors, "at `slurm`");
+        assert!(d.hint.contains("is a mapping"), "{d}");
+    }
+
+    #[test]
     fn exclude_drops_matching_cells_and_renumbers() {
         let grid = Dir::new().ok(&format!(
             "{HEAD}axes:\n  aggregate.rule: [min, max]\n  seed: {{range: [0, 3]}}\n\
@@ -1398,7 +1488,8 @@ loop:
                     \x20 aggregate.rule: [min, max, mean, adaptive_alpha, group_dro]\n\
                     \x20 seed: {range: [0, 10]}\n\
                     include:\n  - {aggregate.rule: tilted, aggregate.temperature: -1.0, seed: 0}\n\
-                    exclude:\n  - {aggregate.rule: max, seed: 3}\n";
+                    exclude:\n  - {aggregate.rule: max, seed: 3}\n\
+                    slurm: {cpus: 2, mem: 4G, time: \"01:00:00\", concurrency: 4}\n";
         let (doc, _) = spec::parse(Path::new("g.yaml"), text).unwrap();
         let validator = jsonschema::validator_for(&json_schema()).unwrap();
         assert!(validator.is_valid(&doc));
@@ -1409,6 +1500,9 @@ loop:
             json!({"name": "g", "base": "b.yaml", "axes": {"seed": {"range": [0]}}}),
             json!({"name": "g", "base": "b.yaml", "axes": {"seed": [1]}, "parallel": 0}),
             json!({"name": "g", "base": "b.yaml", "axes": {"seed": [1]}, "axis": 1}),
+            json!({"name": "g", "base": "b.yaml", "axes": {"seed": [1]}, "slurm": {"cpu": 1}}),
+            json!({"name": "g", "base": "b.yaml", "axes": {"seed": [1]}, "slurm": {"cpus": 0}}),
+            json!({"name": "g", "base": "b.yaml", "axes": {"seed": [1]}, "slurm": {"mem": "4GB"}}),
         ] {
             assert!(!validator.is_valid(&bad), "{bad}");
         }
