@@ -167,11 +167,18 @@ pub fn run_grid(
         None => (0..grid.cells.len()).collect(),
     };
     // Every cell's folder comes from its identity, so the index can name them all up front.
-    let loaded: Vec<Result<spec::Loaded, String>> = grid
-        .cells
-        .iter()
-        .map(|c| spec::load(&grid.base, &c.overrides()).map_err(|d| d.to_string()))
-        .collect();
+    // Loading is the grid's serial start, so the cells load on the grid's own threads.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(grid.parallel.max(1))
+        .build()
+        .expect("a thread pool");
+    let loaded: Vec<Result<spec::Loaded, String>> = pool.install(|| {
+        use rayon::prelude::*;
+        grid.cells
+            .par_iter()
+            .map(|c| spec::load(&grid.base, &c.overrides()).map_err(|d| d.to_string()))
+            .collect()
+    });
     check_memory(grid, &loaded, &chosen)?;
     let fresh = Index::of(grid, &[]);
     if let Ok(old) = Index::read(&grid.dir) {
@@ -206,10 +213,6 @@ pub fn run_grid(
         path: e.path,
         cause: e.cause.to_string(),
     })?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(grid.parallel.max(1))
-        .build()
-        .expect("a thread pool");
     let ran: Vec<CellOutcome> = pool.install(|| {
         use rayon::prelude::*;
         chosen
