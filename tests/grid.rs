@@ -5,35 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/small_loop.rs"]
+mod small_loop;
+
 const BIN: &str = env!("CARGO_BIN_EXE_chorus");
 
-/// A short federated loop, the grid's base.
-const BASE: &str = "name: fed
-seed: 1
-rounds: 30
-data:
-  simulator: {questions: 60, options: 4, features: 4, minority_shift: 2.5}
-groups: {count: 4, minorities: 1}
-stages:
-  - {id: split, kind: split}
-  - {id: reward_model, kind: reward_model, needs: [split], params: {epochs: 30}}
-  - {id: policy, kind: policy, needs: [split], params: {rollout: distribution, hidden: 16}}
-  - {id: initial, kind: evaluate, needs: [split, policy]}
-loop:
-  eval_every: 10
-  checkpoint_every: 5
-  carry:
-    - {from: policy, to: ppo}
-  stages:
-    - {id: rollout, kind: rollout, needs: [split, policy], params: {batch: 64}}
-    - {id: score, kind: score, needs: [split, rollout, reward_model]}
-    - {id: aggregate, kind: aggregate, needs: [score], params: {rule: mean}}
-    - {id: ppo, kind: ppo, needs: [policy, rollout, aggregate]}
-    - {id: evaluate, kind: evaluate, needs: [split, ppo]}
-";
-
 fn grid_file(dir: &Path, rules: &str, seeds: &str) -> PathBuf {
-    std::fs::write(dir.join("base.yaml"), BASE).unwrap();
+    std::fs::write(dir.join("base.yaml"), small_loop::base(30, 10)).unwrap();
     let text = format!(
         "name: g\nbase: base.yaml\noutput: out\nparallel: 2\naxes:\n  aggregate.rule: {rules}\n  seed: {seeds}\n"
     );
@@ -217,7 +195,7 @@ fn grid_bad_inputs_are_clear_errors() {
 fn a_grid_that_cannot_fit_in_parallel_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::write(dir.join("base.yaml"), BASE).unwrap();
+    std::fs::write(dir.join("base.yaml"), small_loop::base(30, 10)).unwrap();
     std::fs::write(
         dir.join("big.yaml"),
         "name: big\nbase: base.yaml\noutput: out\nparallel: 2\naxes:\n  data.simulator.questions: [2500000]\n  seed: [1, 2]\n",

@@ -9,32 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "common/small_loop.rs"]
+mod small_loop;
+
 const BIN: &str = env!("CARGO_BIN_EXE_chorus");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/slurm-local.sh");
-
-/// A short federated loop: a cell takes a few seconds.
-const BASE: &str = "name: fed
-seed: 1
-rounds: 10
-data:
-  simulator: {questions: 60, options: 4, features: 4, minority_shift: 2.5}
-groups: {count: 4, minorities: 1}
-stages:
-  - {id: split, kind: split}
-  - {id: reward_model, kind: reward_model, needs: [split], params: {epochs: 30}}
-  - {id: policy, kind: policy, needs: [split], params: {rollout: distribution, hidden: 16}}
-  - {id: initial, kind: evaluate, needs: [split, policy]}
-loop:
-  eval_every: 5
-  carry:
-    - {from: policy, to: ppo}
-  stages:
-    - {id: rollout, kind: rollout, needs: [split, policy], params: {batch: 64}}
-    - {id: score, kind: score, needs: [split, rollout, reward_model]}
-    - {id: aggregate, kind: aggregate, needs: [score], params: {rule: mean}}
-    - {id: ppo, kind: ppo, needs: [policy, rollout, aggregate]}
-    - {id: evaluate, kind: evaluate, needs: [split, ppo]}
-";
 
 /// 2 rules × 2 seeds, at most two tasks at once.
 const GRID: &str = "name: g
@@ -132,7 +111,7 @@ fn ok(dir: &Path, args: &[&str]) -> String {
 /// A folder holding the base pipeline and the grid.
 fn experiment(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("base.yaml"), BASE).unwrap();
+    std::fs::write(dir.join("base.yaml"), small_loop::base(10, 5)).unwrap();
     std::fs::write(dir.join("grid.yaml"), GRID).unwrap();
     dir.to_path_buf()
 }
