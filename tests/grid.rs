@@ -2,40 +2,24 @@
 //! values run only what is new, a grid killed with SIGKILL and rerun ends with the report of
 //! an uninterrupted one, and the grid's bad inputs.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "common/small_loop.rs"]
-mod small_loop;
+#[path = "common/grid_cli.rs"]
+mod grid_cli;
+
+use grid_cli::{chorus_in, ok};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chorus");
 
 fn grid_file(dir: &Path, rules: &str, seeds: &str) -> PathBuf {
-    std::fs::write(dir.join("base.yaml"), small_loop::base(30, 10)).unwrap();
+    std::fs::write(dir.join("base.yaml"), grid_cli::base(30, 10)).unwrap();
     let text = format!(
         "name: g\nbase: base.yaml\noutput: out\nparallel: 2\naxes:\n  aggregate.rule: {rules}\n  seed: {seeds}\n"
     );
     let file = dir.join("grid.yaml");
     std::fs::write(&file, text).unwrap();
     file
-}
-
-fn chorus_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = chorus_in(dir, args);
-    assert!(
-        o.status.success(),
-        "chorus {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
 }
 
 /// The report's table without its wall-time columns, which no two runs share.
@@ -195,7 +179,7 @@ fn grid_bad_inputs_are_clear_errors() {
 fn a_grid_that_cannot_fit_in_parallel_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::write(dir.join("base.yaml"), small_loop::base(30, 10)).unwrap();
+    std::fs::write(dir.join("base.yaml"), grid_cli::base(30, 10)).unwrap();
     std::fs::write(
         dir.join("big.yaml"),
         "name: big\nbase: base.yaml\noutput: out\nparallel: 2\naxes:\n  data.simulator.questions: [2500000]\n  seed: [1, 2]\n",

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-#[path = "common/small_loop.rs"]
-mod small_loop;
+#[path = "common/grid_cli.rs"]
+mod grid_cli;
 
-const BIN: &str = env!("CARGO_BIN_EXE_chorus");
+use grid_cli::{chorus_in, ok};
+
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/slurm-local.sh");
 
 /// 2 rules × 2 seeds, at most two tasks at once.
@@ -90,28 +91,10 @@ impl Drop for Cluster {
     }
 }
 
-fn chorus_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = chorus_in(dir, args);
-    assert!(
-        o.status.success(),
-        "chorus {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
 /// A folder holding the base pipeline and the grid.
 fn experiment(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("base.yaml"), small_loop::base(10, 5)).unwrap();
+    std::fs::write(dir.join("base.yaml"), grid_cli::base(10, 5)).unwrap();
     std::fs::write(dir.join("grid.yaml"), GRID).unwrap();
     dir.to_path_buf()
 }

@@ -1,5 +1,30 @@
-//! The short federated loop that grid tests use as their base pipeline: a cell takes a second
-//! or two, and `rounds` sets how long there is to kill it.
+//! What the grid test binaries share: the short federated loop they use as their base pipeline
+//! (a cell takes a second or two, and `rounds` sets how long there is to kill it), and running
+//! the real `chorus` binary in a folder.
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chorus");
+
+/// `chorus ARGS` run in `dir`.
+pub fn chorus_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// `chorus ARGS` in `dir`, which must succeed; its stdout.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = chorus_in(dir, args);
+    assert!(
+        o.status.success(),
+        "chorus {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
 
 /// The base pipeline with `rounds` rounds, evaluated every `eval_every`, checkpointed every 5.
 pub fn base(rounds: u32, eval_every: u32) -> String {
