@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand.
 mod graph;
 mod grid;
+mod model;
 mod plugins;
 mod report;
 mod run;
@@ -42,6 +43,9 @@ enum Command {
     /// Inspect plugin libraries, list the rules and metrics a pipeline can name, or start a
     /// new plugin crate.
     Plugins(plugins::PluginsArgs),
+    /// Fetch, inspect and generate with a language model (GGUF file, Hugging Face folder, or a
+    /// known model's short name).
+    Model(model::ModelArgs),
 }
 
 /// A pipeline file and the overrides to apply to it.
@@ -74,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::Plugins(args) => plugins::plugins(args),
         Command::Grid(args) => grid::grid(args),
         Command::Report(args) => report::report(args),
+        Command::Model(args) => model::model(args),
     });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -1,0 +1,8 @@
+//! chorus's language models on libtorch, offline.
+//!
+//! A model comes from a GGUF file (as llama.cpp publishes them, quantized or not) or a
+//! Hugging Face directory (config.json + *.safetensors + tokenizer.json); either way it
+//! becomes the same fp32 (or bf16 on CUDA) tch model of the `llama` or `qwen2` architecture,
+//! a `tokenizers` tokenizer and a chat template rendered by minijinja.
+
+pub mod fetch;
