@@ -5,4 +5,8 @@
 //! becomes the same fp32 (or bf16 on CUDA) tch model of the `llama` or `qwen2` architecture,
 //! a `tokenizers` tokenizer and a chat template rendered by minijinja.
 
+pub mod chat;
 pub mod fetch;
+pub mod gguf;
+pub mod quant;
+pub mod tokenizer;
