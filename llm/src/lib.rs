@@ -6,7 +6,11 @@
 //! a `tokenizers` tokenizer and a chat template rendered by minijinja.
 
 pub mod chat;
+pub mod config;
 pub mod fetch;
 pub mod gguf;
+pub mod inspect;
+pub mod model;
 pub mod quant;
 pub mod tokenizer;
+pub mod weights;

@@ -1,7 +1,7 @@
 //! `chorus model`: fetch a known model into the cache, inspect a model, generate from it.
 use clap::{Args, Subcommand};
 
-use chorus_llm::fetch;
+use chorus_llm::{fetch, inspect};
 
 #[derive(Args)]
 pub struct ModelArgs {
@@ -20,6 +20,12 @@ enum ModelCommand {
         #[arg(long)]
         list: bool,
     },
+    /// Print a model's architecture, sizes, tensor types, special tokens and chat template.
+    Inspect {
+        /// A .gguf file, a Hugging Face model folder, or a known model's short name (fetched
+        /// on first use).
+        model: String,
+    },
 }
 
 pub fn model(args: ModelArgs) -> anyhow::Result<()> {
@@ -34,6 +40,11 @@ pub fn model(args: ModelArgs) -> anyhow::Result<()> {
             let name = name.expect("clap requires a name without --list");
             let path = fetch::resolve(&name, &|m| eprintln!("chorus: {m}"))?;
             println!("{}", path.display());
+            Ok(())
+        }
+        ModelCommand::Inspect { model } => {
+            let path = fetch::resolve(&model, &|m| eprintln!("chorus: {m}"))?;
+            print!("{}", inspect::summarize(&path)?);
             Ok(())
         }
     }
