@@ -8,6 +8,7 @@
 pub mod chat;
 pub mod config;
 pub mod fetch;
+pub mod generate;
 pub mod gguf;
 pub mod inspect;
 pub mod model;

@@ -780,7 +780,8 @@ pub struct KvCache {
 }
 
 impl KvCache {
-    /// Tokens cached per row (padding included).
+    /// Key/value slots in use per row: real tokens and padding (a shared prefix takes one
+    /// slot per token, however long each row's padding was).
     pub fn len(&self) -> usize {
         self.len as usize
     }

@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+use chorus_llm::generate::{generate, GenerateOptions, Sampling};
 use chorus_llm::model::{load, DeviceChoice, LoadOptions, Loaded, Model, Precision};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use tch::{Device, Kind, Tensor};
 
@@ -392,6 +395,115 @@ fn smollm2_chat_batch_with_shared_prefix() {
         worst = worst.max(check_logprobs(&name, &lp, &letters));
     }
     eprintln!("SmolLM2 chat batch with a shared prefix: max |Δ log-prob| = {worst:.3e}");
+}
+
+/// Greedy decoding equals transformers' token for token. Where it does not, the message says
+/// how close the reference's top two logits were at that step.
+#[test]
+fn smollm2_greedy_matches_transformers() {
+    let fixture = json("smollm2_greedy.json");
+    let steps = fixture["max_new_tokens"].as_u64().unwrap() as usize;
+    let eos = fixture["eos_token_id"].as_i64().unwrap();
+    let prompts: Vec<&Value> = fixture["prompts"].as_array().unwrap().iter().collect();
+    let inputs: Vec<Vec<i64>> = prompts.iter().map(|p| ids(&p["input_ids"])).collect();
+    let guard = smollm2();
+    let model = &guard.model;
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let run = |batch: &[Vec<i64>], stop: Vec<i64>, rng: &mut ChaCha8Rng| {
+        let options = GenerateOptions {
+            max_new_tokens: steps,
+            sampling: Sampling::Greedy,
+            stop,
+        };
+        let start = std::time::Instant::now();
+        let out = generate(model, batch, &options, rng).unwrap();
+        let tokens: usize = out.iter().map(Vec::len).sum();
+        eprintln!(
+            "greedy {} rows: {tokens} tokens in {:.2?}",
+            batch.len(),
+            start.elapsed()
+        );
+        out
+    };
+    let compare = |what: &str, got: &[i64], reference: &Value| {
+        let want = ids(&reference["generated_ids"]);
+        let margins = floats(&reference["top1_minus_top2_logit"]);
+        eprintln!(
+            "{what}: smallest top1−top2 logit margin of the reference run: {}",
+            reference["min_margin"]
+        );
+        if let Some(step) = (0..want.len().max(got.len())).find(|&i| got.get(i) != want.get(i)) {
+            panic!(
+                "{what}: diverges at step {step}: got {got:?}, transformers {want:?}; the reference's top1−top2 logit margin there is {:?} (smallest over the run {})",
+                margins.get(step),
+                reference["min_margin"]
+            );
+        }
+    };
+    for (p, input) in prompts.iter().zip(&inputs) {
+        let name = p["name"].as_str().unwrap();
+        let alone = run(std::slice::from_ref(input), vec![eos], &mut rng);
+        compare(&format!("{name}, stopping at eos"), &alone[0], p);
+        let all = run(std::slice::from_ref(input), Vec::new(), &mut rng);
+        compare(
+            &format!("{name}, all {steps} steps"),
+            &all[0],
+            &p["ignoring_eos"],
+        );
+    }
+    let batched = run(&inputs, vec![eos], &mut rng);
+    for ((p, got), want) in prompts
+        .iter()
+        .zip(&batched)
+        .zip(fixture["batch"]["generated_ids"].as_array().unwrap())
+    {
+        let name = p["name"].as_str().unwrap();
+        assert_eq!(got, &ids(want), "{name} in the left-padded batch");
+        compare(&format!("{name} in the left-padded batch"), got, p);
+    }
+}
+
+/// Sampling is a function of the caller's RNG alone, and degenerates to greedy when the
+/// nucleus holds one token.
+#[test]
+fn sampling_follows_the_callers_rng() {
+    let Loaded { config, model } = load_cpu(&fixtures().join("tiny-qwen2"));
+    let prompts = vec![vec![285, 5, 100], vec![7, 8]];
+    let sample = |temperature, top_p, seed| {
+        let options = GenerateOptions {
+            max_new_tokens: 12,
+            sampling: Sampling::Sample { temperature, top_p },
+            stop: config.eos_token_ids.clone(),
+        };
+        generate(
+            &model,
+            &prompts,
+            &options,
+            &mut ChaCha8Rng::seed_from_u64(seed),
+        )
+        .unwrap()
+    };
+    assert_eq!(sample(1.5, 0.9, 7), sample(1.5, 0.9, 7));
+    assert_ne!(sample(1.5, 1.0, 7), sample(1.5, 1.0, 8));
+    let greedy = GenerateOptions {
+        max_new_tokens: 12,
+        sampling: Sampling::Greedy,
+        stop: config.eos_token_ids.clone(),
+    };
+    let greedy = generate(&model, &prompts, &greedy, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
+    assert_eq!(sample(1.0, 1e-9, 3), greedy);
+    let bad = GenerateOptions {
+        max_new_tokens: 1,
+        sampling: Sampling::Sample {
+            temperature: 0.0,
+            top_p: 1.0,
+        },
+        stop: Vec::new(),
+    };
+    let err = generate(&model, &prompts, &bad, &mut ChaCha8Rng::seed_from_u64(0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("temperature"), "{err}");
 }
 
 fn load_err(path: &Path, options: LoadOptions) -> String {
