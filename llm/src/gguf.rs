@@ -163,11 +163,11 @@ pub enum GgufError {
         key: String,
         problem: String,
     },
-    #[error("{path}: tensor `{tensor}`: {source}")]
+    #[error("{path}: tensor `{tensor}`: {cause}")]
     Quant {
         path: PathBuf,
         tensor: String,
-        source: QuantError,
+        cause: QuantError,
     },
 }
 
@@ -481,10 +481,10 @@ impl Gguf {
 
     /// The tensor as f32, row-major over the reversed dimensions (`[rows, cols]` for 2-D).
     pub fn dequantize(&self, t: &TensorInfo) -> Result<Vec<f32>, GgufError> {
-        let quant = |source| GgufError::Quant {
+        let quant = |cause| GgufError::Quant {
             path: self.path.clone(),
             tensor: t.name.clone(),
-            source,
+            cause,
         };
         // A count past the address space cannot match the (then empty) bytes: quant says so.
         let n = usize::try_from(t.n_elements()).unwrap_or(usize::MAX);

@@ -68,6 +68,20 @@ impl PipelineArgs {
 /// unwritable folder, a stage refusing its input, a faulty plugin): exit 2, message on
 /// stderr. A panic outside a stage is chorus's own bug: exit 1, saying so. (A panic inside a
 /// stage fails only that stage, and the run folder records it.)
+/// The error and its causes, each once: library errors often quote their cause in their own
+/// message (`{path}: {cause}`), and anyhow's `{:#}` would then print the cause twice.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = std::panic::catch_unwind(|| match cli.command {
@@ -86,7 +100,7 @@ pub fn main() -> ExitCode {
             // Diagnostics carry their own `FILE:LINE:COL: error:` prefixes.
             match e.downcast_ref::<Diagnostics>() {
                 Some(d) => eprintln!("{d}"),
-                None => eprintln!("error: {e:#}"),
+                None => eprintln!("error: {}", message(&e)),
             }
             ExitCode::from(2)
         }

@@ -17,10 +17,10 @@ pub enum PluginError {
     )]
     NotAFile { path: PathBuf },
 
-    #[error("plugin library {} cannot be read ({source}); check its permissions", path.display())]
+    #[error("plugin library {} cannot be read ({cause}); check its permissions", path.display())]
     Unreadable {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error(

@@ -84,15 +84,15 @@ impl Library {
             io::ErrorKind::NotFound => PluginError::Missing { path: path.clone() },
             _ => PluginError::Unreadable {
                 path: path.clone(),
-                source,
+                cause: source,
             },
         })?;
         if !metadata.is_file() {
             return Err(PluginError::NotAFile { path });
         }
-        let sha256 = sha256_file(&path).map_err(|source| PluginError::Unreadable {
+        let sha256 = sha256_file(&path).map_err(|cause| PluginError::Unreadable {
             path: path.clone(),
-            source,
+            cause,
         })?;
         // The loader searches its library path for a bare file name; `./` makes it this file.
         let file = match path.parent() {
