@@ -764,7 +764,8 @@ def part_dequant(args) -> None:
             out.append(entry(t.tensor_type, raw, {
                 "kind": "real", "tensor": name, "ne": [int(x) for x in t.shape], "block_index": b,
                 "byte_offset_in_tensor": b * tsize,
-                "file_offset": int(r.data_offset) + int(t.data_offset) + b * tsize}))
+                # gguf-py's tensor data_offset is already absolute.
+                "file_offset": int(t.data_offset) + b * tsize}))
         return out
 
     def quantized(qtype, n_blocks: int, scale: float, note: str) -> dict:

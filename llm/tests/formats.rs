@@ -114,6 +114,7 @@ fn real_blocks_of_the_smollm2_file_are_the_fixture_blocks() {
     // The 'real' cases say where in the file they come from: the reader's byte ranges must
     // land on exactly those bytes.
     let file = smollm2();
+    let whole = std::fs::read(&file.path).unwrap();
     for (name, t) in json("dequant.json")["types"].as_object().unwrap() {
         for case in t["cases"].as_array().unwrap() {
             let source = &case["source"];
@@ -127,8 +128,10 @@ fn real_blocks_of_the_smollm2_file_are_the_fixture_blocks() {
             assert_eq!(at as u64, source["byte_offset_in_tensor"].as_u64().unwrap());
             let raw = hex(case["raw_hex"].as_str().unwrap());
             assert_eq!(&file.bytes(tensor)[at..at + raw.len()], raw.as_slice());
-            // (The fixture's `file_offset` counts the data section's start twice, so it is
-            // not compared.)
+            // And the absolute offset gguf-py gives holds the same bytes, read without the
+            // reader.
+            let offset = source["file_offset"].as_u64().unwrap() as usize;
+            assert_eq!(&whole[offset..offset + raw.len()], raw.as_slice());
         }
     }
 }
