@@ -12,6 +12,7 @@ pub mod generate;
 pub mod gguf;
 pub mod inspect;
 pub mod model;
+pub mod pretrained;
 pub mod quant;
 pub mod tokenizer;
 pub mod weights;

@@ -56,6 +56,24 @@ impl DeviceChoice {
     }
 }
 
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+
+    /// `cpu`, `cuda` (device 0), `cuda:N` or `auto`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "auto" => Ok(DeviceChoice::Auto),
+            "cuda" => Ok(DeviceChoice::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceChoice::Cuda)
+                .ok_or_else(|| format!("`{s}` is not a device; use cpu, cuda, cuda:N or auto")),
+        }
+    }
+}
+
 /// The dtype weights and activations are kept in. RMSNorm and the logits are float32 either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
@@ -63,6 +81,18 @@ pub enum Precision {
     F32,
     /// bfloat16, on CUDA only: CPU bf16 matmuls are slower than fp32 ones on most CPUs.
     Bf16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            _ => Err(format!("`{s}` is not a precision; use f32 or bf16")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -99,10 +129,10 @@ pub enum LoadError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Weights(#[from] WeightsError),
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Model {
         path: PathBuf,
-        source: Box<ModelError>,
+        cause: Box<ModelError>,
     },
 }
 
@@ -121,9 +151,9 @@ pub fn load(path: &Path, options: LoadOptions) -> Result<Loaded, LoadError> {
             path: path.to_path_buf(),
         });
     }
-    let model_err = |source| LoadError::Model {
+    let model_err = |cause| LoadError::Model {
         path: path.to_path_buf(),
-        source: Box::new(source),
+        cause: Box::new(cause),
     };
     // Resolve the device first: a bad request should fail before seconds of dequantizing.
     let device = options.device.resolve().map_err(model_err)?;
