@@ -100,7 +100,7 @@ impl Pretrained {
         let generated = generate(&self.model, prompts, options, rng).map_err(|cause| {
             PretrainedError::Generate {
                 path: self.path.clone(),
-                cause,
+                cause: Box::new(cause),
             }
         })?;
         generated
