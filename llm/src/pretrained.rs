@@ -22,7 +22,10 @@ pub enum PretrainedError {
     #[error(transparent)]
     Chat(#[from] ChatError),
     #[error("{path}: {cause}")]
-    Generate { path: PathBuf, cause: GenerateError },
+    Generate {
+        path: PathBuf,
+        cause: Box<GenerateError>,
+    },
 }
 
 /// The network, tokenizer and (when the model has one) chat template of one model.
