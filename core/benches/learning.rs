@@ -8,9 +8,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use chorus_core::aggregate::{RewardMatrix, Rules};
-use chorus_core::policy::{Adam, Net, Policy, RolloutKind};
+use chorus_core::policy::{Adam, MlpPolicy, Net, Policy, RolloutKind};
 use chorus_core::ppo::{self, Batch, PpoConfig};
 use chorus_core::rng::{stream, Rng};
+use chorus_core::stage::QuestionBank;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use rand::Rng as _;
 use rand_distr::StandardNormal;
@@ -37,7 +38,7 @@ fn rng() -> Rng {
 /// Carrying the policy over would train it for thousands of steps on one stale batch, where
 /// the ratios, not the work, would drift.
 struct Round {
-    policy: Policy,
+    policy: Box<dyn Policy>,
     adam: Adam,
 }
 
@@ -55,21 +56,17 @@ fn ppo_update(c: &mut Criterion) {
     ] {
         let mut rng = rng();
         let net = Net::new(INPUTS, HIDDEN, DEPTH, OPTIONS, INIT_LOG_STD, &mut rng);
-        let policy = Policy {
-            net,
-            kind,
+        let policy = MlpPolicy::new(net, kind, OPTIONS);
+        let bank = QuestionBank {
             options: OPTIONS,
+            features: (0..BATCH)
+                .map(|_| (0..INPUTS).map(|_| rng.sample(StandardNormal)).collect())
+                .collect(),
+            train: Vec::new(),
+            eval: Vec::new(),
         };
-        let reference = Policy {
-            net: policy.net.duplicate(),
-            kind,
-            options: OPTIONS,
-        };
-        let features: Vec<Vec<f32>> = (0..BATCH)
-            .map(|_| (0..INPUTS).map(|_| rng.sample(StandardNormal)).collect())
-            .collect();
         let questions: Vec<usize> = (0..BATCH).collect();
-        let rollouts = policy.sample(&questions, &features, &mut rng);
+        let rollouts = policy.sample(&bank, &questions, &mut rng);
         let rewards: Vec<f64> = (0..BATCH)
             .map(|_| rng.random::<f64>())
             .collect::<Vec<f64>>();
@@ -79,20 +76,15 @@ fn ppo_update(c: &mut Criterion) {
             group_size: 1,
         };
         let round = || Round {
-            policy: Policy {
-                net: policy.net.duplicate(),
-                kind,
-                options: OPTIONS,
-            },
-            adam: Adam::new(&policy.net, cfg.lr),
+            policy: policy.fork(),
+            adam: Adam::new(&policy.trainable(), cfg.lr),
         };
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter_batched(
                 round,
                 |mut r| {
                     let stats = ppo::update(
-                        &r.policy,
-                        &reference,
+                        r.policy.as_ref(),
                         &mut r.adam,
                         black_box(&data),
                         &cfg,

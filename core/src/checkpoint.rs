@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tch::Tensor;
 
-use crate::policy::Policy;
 use crate::record::write_atomic;
 use crate::stage::{Aggregated, Artifact, PolicyState};
 
@@ -69,10 +68,9 @@ pub fn save(
                 let path = dir.join(format!("{id}.safetensors"));
                 let mut tensors: Vec<(String, Tensor)> = state
                     .policy
-                    .net
-                    .named()
+                    .state()
                     .into_iter()
-                    .map(|(n, t)| (format!("net/{n}"), t))
+                    .map(|(n, t)| (format!("policy/{n}"), t))
                     .collect();
                 for (n, m, v) in state.adam.moments() {
                     tensors.push((format!("adam_m/{n}"), m));
@@ -227,14 +225,10 @@ fn load_policy(
             .map(|(_, t)| t)
             .ok_or_else(|| format!("it lacks the tensor `{name}`"))
     };
-    let duplicate = |p: &Policy| Policy {
-        net: p.net.duplicate(),
-        kind: p.kind,
-        options: p.options,
-    };
-    let policy = duplicate(&like.policy);
-    for (name, mut var) in policy.net.named() {
-        copy_checked(&mut var, find(format!("net/{name}"))?, &name)?;
+    // The fork shares the frozen parts (the reference) and takes the saved trainable state.
+    let policy = like.policy.fork();
+    for (name, mut var) in policy.state() {
+        copy_checked(&mut var, find(format!("policy/{name}"))?, &name)?;
     }
     let mut adam = like.adam.duplicate();
     adam.step = adam_step;
@@ -244,7 +238,6 @@ fn load_policy(
     }
     Ok(PolicyState {
         policy,
-        reference: duplicate(&like.reference),
         adam,
         stats: None,
         pretrained: None,

@@ -208,7 +208,7 @@ impl GroupScorer {
         epochs: u32,
         lr: f64,
     ) -> Result<(), TrainingDiverged> {
-        let mut adam = Adam::new(net, lr);
+        let mut adam = Adam::new(&net.trainable(), lr);
         let x = stack(&shard.questions, features);
         let n = shard.questions.len();
         let target =
@@ -222,7 +222,7 @@ impl GroupScorer {
             let p = acts.head().softmax(-1, DType::Float);
             let d_head = (p * &mass - &target) / n as f64;
             net.backward(&acts, &d_head, None, None);
-            adam.step_clip_norm(net, 1.0)
+            adam.step_clip_norm(&net.trainable(), 1.0)
                 .map_err(|cause| TrainingDiverged { epoch, lr, cause })?;
         }
         Ok(())

@@ -11,6 +11,7 @@
 use rand::Rng as _;
 use tch::{Device, Kind as DType, Tensor};
 
+use super::adam::Param;
 use crate::rng::Rng;
 
 /// The sizes that fix the parameter layout.
@@ -204,6 +205,16 @@ impl Net {
     /// The flat gradient buffer, written by [`Net::backward`].
     pub fn grad(&self) -> &Tensor {
         &self.grad
+    }
+
+    /// What an optimiser updates: the whole flat buffer as one tensor, so that clipping and
+    /// Adam are a few whole-buffer ops.
+    pub fn trainable(&self) -> Vec<Param> {
+        vec![Param {
+            name: "net".to_owned(),
+            value: self.params.shallow_clone(),
+            grad: self.grad.shallow_clone(),
+        }]
     }
 
     /// Parameters by name, as views: writing to one writes the network.

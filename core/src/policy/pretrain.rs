@@ -36,7 +36,7 @@ pub fn fit(
         / n;
     let kl =
         |logp: &Tensor| target_entropy - (targets * logp).sum(DType::Float).double_value(&[]) / n;
-    let mut adam = Adam::new(net, lr);
+    let mut adam = Adam::new(&net.trainable(), lr);
     let mut kl_start = f64::NAN;
     for epoch in 0..epochs {
         let acts = net.forward(x);
@@ -46,7 +46,7 @@ pub fn fit(
         }
         let d_head = (logp.exp() - targets) / n;
         net.backward(&acts, &d_head, None, None);
-        adam.step_clip_norm(net, 1.0)?;
+        adam.step_clip_norm(&net.trainable(), 1.0)?;
     }
     let logp = net.forward(x).head().log_softmax(-1, DType::Float);
     let kl_end = kl(&logp);

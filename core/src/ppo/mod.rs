@@ -9,6 +9,8 @@
 //! length-1 episodes; [`gae`] is the general recursion so per-token rewards fit unchanged.
 mod objective;
 
+pub use objective::{Gradients, Loss, LossStats, Targets};
+
 use rand::seq::SliceRandom;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -16,7 +18,6 @@ use tch::{Kind as DType, Tensor};
 
 use crate::policy::{Adam, NonFiniteGradient, Policy, Rollouts};
 use crate::rng::Rng;
-use objective::Minibatch;
 
 /// Which update rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -210,10 +211,10 @@ pub struct Diverged {
     pub cause: NonFiniteGradient,
 }
 
-/// One round's update of `policy` toward higher aggregated reward, pulled toward `reference`.
+/// One round's update of `policy` toward higher aggregated reward, pulled toward its frozen
+/// reference.
 pub fn update(
-    policy: &Policy,
-    reference: &Policy,
+    policy: &dyn Policy,
     adam: &mut Adam,
     data: &Batch<'_>,
     cfg: &PpoConfig,
@@ -221,7 +222,7 @@ pub fn update(
 ) -> Result<UpdateStats, Diverged> {
     let (batch, rewards, group_size) = (data.rollouts, data.rewards, data.group_size);
     let n = rewards.len();
-    let ref_logp = reference.score(&batch.features, &batch.actions).log_prob;
+    let ref_logp = policy.reference_log_prob(&batch.samples);
     let old_logp = &batch.log_probs;
     let kl = match cfg.kl_estimator {
         KlEstimator::K1 => old_logp - &ref_logp,
@@ -256,15 +257,7 @@ pub fn update(
     };
     let adv_t = Tensor::from_slice(&advantages.iter().map(|&a| a as f32).collect::<Vec<_>>());
     let ret_t = Tensor::from_slice(&returns.iter().map(|&a| a as f32).collect::<Vec<_>>());
-    let per_sample = [
-        &batch.features,
-        &batch.actions,
-        old_logp,
-        &adv_t,
-        &batch.values,
-        &ret_t,
-        &ref_logp,
-    ];
+    let per_sample = [old_logp, &adv_t, &batch.values, &ret_t, &ref_logp];
     let mut order: Vec<i64> = (0..n as i64).collect();
     let mb = n.div_ceil(cfg.minibatches as usize).max(1);
     // Per-minibatch statistics stay tensors until the end: reading a scalar out of a tensor
@@ -274,46 +267,42 @@ pub fn update(
         order.shuffle(rng);
         // One gather per epoch; each minibatch is then a contiguous slice of it.
         let perm = Tensor::from_slice(&order);
+        let samples = batch.samples.select(&perm);
         let shuffled: Vec<Tensor> = per_sample
             .iter()
             .map(|t| t.index_select(0, &perm))
             .collect();
         for (minibatch, start) in (0..n).step_by(mb).enumerate() {
             let len = mb.min(n - start) as i64;
-            let [x, actions, old, adv, v_old, ret, ref_lp] =
+            let [old, adv, v_old, ret, ref_lp] =
                 std::array::from_fn(|i| shuffled[i].narrow(0, start as i64, len));
-            let scored = policy.score(&x, &actions);
-            let value = scored.value();
-            let g = objective::gradients(
+            let loss = Loss {
                 cfg,
-                &Minibatch {
-                    log_prob: &scored.log_prob,
+                targets: Targets {
                     old_log_prob: &old,
                     advantages: &adv,
-                    value: &value,
                     old_value: &v_old,
                     returns: &ret,
                     ref_log_prob: &ref_lp,
                 },
-            );
-            policy.backward(&scored, &g.log_prob, g.value.as_ref(), g.entropy);
-            adam.step_clip_norm(&policy.net, cfg.max_grad_norm)
+            };
+            let stats = policy.backward(&samples.narrow(start as i64, len), &loss);
+            adam.step_clip_norm(&policy.trainable(), cfg.max_grad_norm)
                 .map_err(|cause| Diverged {
                     epoch,
                     minibatch: minibatch + 1,
                     lr: adam.lr,
                     cause,
                 })?;
-            clipped.push(g.clip_fraction);
-            approx.push(g.approx_kl);
-            vloss.extend(g.value_loss);
+            clipped.push(stats.clip_fraction);
+            approx.push(stats.approx_kl);
+            vloss.extend(stats.value_loss);
         }
     }
-    let head = policy.net.forward(&batch.features).head();
     Ok(UpdateStats {
         reward: rewards.iter().sum::<f64>() / n as f64,
         kl: kl_values.iter().sum::<f64>() / n as f64,
-        entropy: policy.entropy(&head).mean(DType::Float).double_value(&[]),
+        entropy: policy.entropy(&batch.samples),
         clip_fraction: mean_of(&clipped),
         value_loss: mean_of(&vloss),
         approx_kl: mean_of(&approx),
@@ -414,40 +403,36 @@ mod tests {
     #[test]
     fn a_full_batch_step_matches_autograd() {
         use crate::policy::net::{assert_grad_matches, autograd_forward};
-        use crate::policy::{autograd_log_prob, Net, RolloutKind};
+        use crate::policy::{autograd_log_prob, MlpPolicy, Net, RolloutKind};
+        use crate::stage::QuestionBank;
         use tch::Kind as DType;
         for kind in [RolloutKind::Choice, RolloutKind::Distribution] {
             let mut rng = crate::rng::stream(5, &["ppo"]);
-            let policy = Policy {
-                net: Net::new(3, 8, 2, 4, -0.5, &mut rng),
-                kind,
+            let policy = MlpPolicy::new(Net::new(3, 8, 2, 4, -0.5, &mut rng), kind, 4);
+            // Away from its reference, so the KL penalty is not zero.
+            let _ = policy.net.params().shallow_clone().g_add_scalar_(0.05);
+            let bank = QuestionBank {
                 options: 4,
+                features: (0..16)
+                    .map(|q| (0..3).map(|f| ((q * 5 + f) as f32 * 0.7).cos()).collect())
+                    .collect(),
+                train: Vec::new(),
+                eval: Vec::new(),
             };
-            // A reference away from the policy, so the KL penalty is not zero.
-            let reference = Policy {
-                net: policy.net.duplicate(),
-                kind,
-                options: 4,
-            };
-            let _ = reference.net.params().shallow_clone().g_add_scalar_(0.05);
-            let features: Vec<Vec<f32>> = (0..16)
-                .map(|q| (0..3).map(|f| ((q * 5 + f) as f32 * 0.7).cos()).collect())
-                .collect();
             let questions: Vec<usize> = (0..16).collect();
-            let rollouts = policy.sample(&questions, &features, &mut rng);
+            let rollouts = policy.sample(&bank, &questions, &mut rng);
+            let (features, actions) = (&rollouts.samples.inputs[0], &rollouts.samples.actions);
             let rewards: Vec<f64> = (0..16).map(|i| (i as f64 * 1.3).sin()).collect();
             let mut cfg: PpoConfig = serde_json::from_str("{}").expect("defaults");
             (cfg.epochs, cfg.minibatches, cfg.entropy_coef) = (1, 1, 0.01);
             cfg.max_grad_norm = 1e9; // so clipping leaves the gradient buffer as it was
 
-            let (leaves, head, value) = autograd_forward(&policy.net, &rollouts.features);
+            let (leaves, head, value) = autograd_forward(&policy.net, features);
             let log_std = &leaves[0].1;
-            let (lp, entropy) = autograd_log_prob(kind, &head, &rollouts.actions, log_std);
+            let (lp, entropy) = autograd_log_prob(kind, &head, actions, log_std);
             // The loss's entropy term is the batch mean.
             let entropy = entropy / 16.0;
-            let ref_lp = reference
-                .score(&rollouts.features, &rollouts.actions)
-                .log_prob;
+            let ref_lp = policy.reference_log_prob(&rollouts.samples);
             let kl = to_vec(&(&rollouts.log_probs - &ref_lp));
             let old_v = to_vec(&rollouts.values);
             let shaped: Vec<f64> = rewards.iter().zip(&kl).map(|(r, k)| r - 0.05 * k).collect();
@@ -468,14 +453,13 @@ mod tests {
             let loss: Tensor = pg + vf * 0.1 - entropy * 0.01;
             loss.backward();
 
-            let mut adam = Adam::new(&policy.net, 1e-3);
+            let mut adam = Adam::new(&policy.trainable(), 1e-3);
             let data = Batch {
                 rollouts: &rollouts,
                 rewards: &rewards,
                 group_size: 1,
             };
-            let stats =
-                update(&policy, &reference, &mut adam, &data, &cfg, &mut rng).expect("finite");
+            let stats = update(&policy, &mut adam, &data, &cfg, &mut rng).expect("finite");
             assert!(stats.kl.abs() > 1e-6, "the reference differs: {stats:?}");
             assert_grad_matches(&policy.net, &leaves);
         }

@@ -1,6 +1,7 @@
-//! The minibatch loss of the policy update, differentiated by hand with respect to each
-//! sample's log π(a), value and entropy; [`crate::policy::Policy::backward`] takes it from
-//! there to the parameters.
+//! The minibatch loss of the policy update. [`Loss::forward`] defines it, in differentiable
+//! operations, for policies on autograd; [`Loss::gradients`] is its derivative with respect to
+//! each sample's log π(a), value and entropy written out, for policies that differentiate by
+//! hand (the MLP), and is tested against autograd on the definition.
 //!
 //! For m samples with advantages A, ratios r = exp(log π − log π_old) and returns R:
 //!
@@ -15,79 +16,125 @@ use tch::{Kind as DType, Tensor};
 
 use super::{Algorithm, PpoConfig};
 
-/// One minibatch's inputs to the loss, each [m].
-pub struct Minibatch<'a> {
-    pub log_prob: &'a Tensor,
+/// What a minibatch's loss holds fixed, each [m]: from the rollouts, the reference and the
+/// advantage pass.
+pub struct Targets<'a> {
     pub old_log_prob: &'a Tensor,
     pub advantages: &'a Tensor,
-    pub value: &'a Tensor,
     pub old_value: &'a Tensor,
     pub returns: &'a Tensor,
     /// log π_ref of the actions (GRPO's KL term only).
     pub ref_log_prob: &'a Tensor,
 }
 
-/// ∂L per sample, and the statistics logged for the minibatch (scalar tensors, read once
-/// per update).
+/// The loss of one minibatch as a function of the policy's log π(a), V and H per sample.
+pub struct Loss<'a> {
+    pub cfg: &'a PpoConfig,
+    pub targets: Targets<'a>,
+}
+
+/// ∂L per sample, for policies that differentiate by hand.
 pub struct Gradients {
     pub log_prob: Tensor,
     /// Absent when the algorithm has no value loss.
     pub value: Option<Tensor>,
     /// ∂L/∂H_i, the same for every sample.
     pub entropy: f64,
+}
+
+/// What a minibatch step logs (scalar tensors, read once per update).
+pub struct LossStats {
     pub clip_fraction: Tensor,
     pub approx_kl: Tensor,
     pub value_loss: Option<Tensor>,
 }
 
-pub fn gradients(cfg: &PpoConfig, b: &Minibatch<'_>) -> Gradients {
-    let m = b.log_prob.size()[0] as f64;
-    let log_ratio = b.log_prob - b.old_log_prob;
-    let ratio = log_ratio.exp();
-    let unclipped = b.advantages * &ratio;
-    let clipped = b.advantages * ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip);
-    // −A·r is the max exactly when A·r ≤ A·clip(r); otherwise the clipped branch is, and its
-    // gradient through r is 0. ∂(−A·r)/∂log π = −A·r.
-    let live = unclipped.le_tensor(&clipped);
-    let mut d_log_prob = (unclipped * (-1.0 / m)).where_scalarother(&live, 0.0);
-    if cfg.algorithm == Algorithm::Grpo {
-        // ∂(ρ − 1 − log ρ)/∂log π = 1 − ρ, with log ρ = log π_ref − log π.
-        let rho = (b.ref_log_prob - b.log_prob).exp();
-        d_log_prob += (1.0 - rho) * (cfg.kl_coef / m);
+impl Loss<'_> {
+    /// L as the module doc writes it, in differentiable operations: the definition, which
+    /// autograd policies differentiate and the hand-derived [`Loss::gradients`] are tested
+    /// against.
+    pub fn forward(&self, log_prob: &Tensor, value: &Tensor, entropy: &Tensor) -> Tensor {
+        let (cfg, t) = (self.cfg, &self.targets);
+        let ratio = (log_prob - t.old_log_prob).exp();
+        let mut loss = (-t.advantages * &ratio)
+            .maximum(&(-t.advantages * ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip)))
+            .mean(DType::Float)
+            - cfg.entropy_coef * entropy.mean(DType::Float);
+        match cfg.algorithm {
+            Algorithm::Ppo => loss += cfg.vf_coef * self.value_loss(value),
+            Algorithm::Grpo => {
+                let log_rho = t.ref_log_prob - log_prob;
+                loss += cfg.kl_coef * (log_rho.exp() - 1.0 - log_rho).mean(DType::Float);
+            }
+            Algorithm::Rloo => {}
+        }
+        loss
     }
-    let (value, value_loss) = if cfg.algorithm == Algorithm::Ppo {
-        let (d, loss) = value_gradient(cfg, b, m);
-        (Some(d), Some(loss))
-    } else {
-        (None, None)
-    };
-    Gradients {
-        log_prob: d_log_prob,
-        value,
-        entropy: -cfg.entropy_coef / m,
-        clip_fraction: (&ratio - 1.0)
-            .abs()
-            .gt(cfg.clip)
-            .to_kind(DType::Float)
-            .mean(DType::Float),
-        approx_kl: ((&ratio - 1.0) - &log_ratio).mean(DType::Float),
-        value_loss,
-    }
-}
 
-/// (∂L/∂V per sample, the clipped value loss ½·mean max(…)).
-fn value_gradient(cfg: &PpoConfig, b: &Minibatch<'_>, m: f64) -> (Tensor, Tensor) {
-    let step = b.value - b.old_value;
-    let error = b.value - b.returns;
-    let clipped_error = b.old_value + step.clamp(-cfg.value_clip, cfg.value_clip) - b.returns;
-    let (sq, clipped_sq) = (error.square(), clipped_error.square());
-    let loss = sq.maximum(&clipped_sq).mean(DType::Float) * 0.5;
-    // Inside the clip range the two branches are the same value (up to rounding), and the
-    // gradient is the unclipped one's; outside it, the clipped branch is constant in V.
-    let inside = step.abs().le(cfg.value_clip);
-    let live = inside.logical_or(&sq.ge_tensor(&clipped_sq));
-    let d = (error * (cfg.vf_coef / m)).where_scalarother(&live, 0.0);
-    (d, loss)
+    /// ½·mean max((V − R)², (V_old + clip(V − V_old, ±ε_v) − R)²).
+    fn value_loss(&self, value: &Tensor) -> Tensor {
+        let t = &self.targets;
+        let v_clip =
+            t.old_value + (value - t.old_value).clamp(-self.cfg.value_clip, self.cfg.value_clip);
+        (value - t.returns)
+            .square()
+            .maximum(&(v_clip - t.returns).square())
+            .mean(DType::Float)
+            * 0.5
+    }
+
+    /// The minibatch's clip fraction, approximate KL and (PPO) value loss.
+    pub fn stats(&self, log_prob: &Tensor, value: &Tensor) -> LossStats {
+        let log_ratio = log_prob - self.targets.old_log_prob;
+        let ratio = log_ratio.exp();
+        LossStats {
+            clip_fraction: (&ratio - 1.0)
+                .abs()
+                .gt(self.cfg.clip)
+                .to_kind(DType::Float)
+                .mean(DType::Float),
+            approx_kl: ((&ratio - 1.0) - &log_ratio).mean(DType::Float),
+            value_loss: (self.cfg.algorithm == Algorithm::Ppo)
+                .then(|| self.value_loss(&value.detach())),
+        }
+    }
+
+    /// ∂L/∂log π, ∂L/∂V and ∂L/∂H per sample, written out.
+    pub fn gradients(&self, log_prob: &Tensor, value: &Tensor) -> Gradients {
+        let (cfg, t) = (self.cfg, &self.targets);
+        let m = log_prob.size()[0] as f64;
+        let ratio = (log_prob - t.old_log_prob).exp();
+        let unclipped = t.advantages * &ratio;
+        let clipped = t.advantages * ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip);
+        // −A·r is the max exactly when A·r ≤ A·clip(r); otherwise the clipped branch is, and
+        // its gradient through r is 0. ∂(−A·r)/∂log π = −A·r.
+        let live = unclipped.le_tensor(&clipped);
+        let mut d_log_prob = (unclipped * (-1.0 / m)).where_scalarother(&live, 0.0);
+        if cfg.algorithm == Algorithm::Grpo {
+            // ∂(ρ − 1 − log ρ)/∂log π = 1 − ρ, with log ρ = log π_ref − log π.
+            let rho = (t.ref_log_prob - log_prob).exp();
+            d_log_prob += (1.0 - rho) * (cfg.kl_coef / m);
+        }
+        Gradients {
+            log_prob: d_log_prob,
+            value: (cfg.algorithm == Algorithm::Ppo).then(|| self.value_gradient(value, m)),
+            entropy: -cfg.entropy_coef / m,
+        }
+    }
+
+    /// ∂L/∂V per sample.
+    fn value_gradient(&self, value: &Tensor, m: f64) -> Tensor {
+        let t = &self.targets;
+        let step = value - t.old_value;
+        let error = value - t.returns;
+        let clipped_error =
+            t.old_value + step.clamp(-self.cfg.value_clip, self.cfg.value_clip) - t.returns;
+        // Inside the clip range the two branches are the same value (up to rounding), and the
+        // gradient is the unclipped one's; outside it, the clipped branch is constant in V.
+        let inside = step.abs().le(self.cfg.value_clip);
+        let live = inside.logical_or(&error.square().ge_tensor(&clipped_error.square()));
+        (error * (self.cfg.vf_coef / m)).where_scalarother(&live, 0.0)
+    }
 }
 
 #[cfg(test)]
@@ -107,8 +154,8 @@ mod tests {
         Tensor::randn([64], (DType::Float, Device::Cpu)) * scale
     }
 
-    /// The hand-derived gradients equal autograd's on the loss written as in the module doc,
-    /// with ratios and value steps wide enough that many samples sit outside the clip ranges.
+    /// The hand-derived gradients equal autograd's on [`Loss::forward`], with ratios and value
+    /// steps wide enough that many samples sit outside the clip ranges.
     #[test]
     fn gradients_match_autograd() {
         for algorithm in [Algorithm::Ppo, Algorithm::Grpo, Algorithm::Rloo] {
@@ -119,42 +166,18 @@ mod tests {
             let old_log_prob = randn(4, 0.3) + &log_prob.detach();
             let (advantages, old_value, returns) = (randn(5, 1.0), randn(6, 1.0), randn(7, 1.0));
             let ref_log_prob = randn(8, 0.5);
-            let b = Minibatch {
-                log_prob: &log_prob.detach(),
-                old_log_prob: &old_log_prob,
-                advantages: &advantages,
-                value: &value.detach(),
-                old_value: &old_value,
-                returns: &returns,
-                ref_log_prob: &ref_log_prob,
+            let loss = Loss {
+                cfg: &cfg,
+                targets: Targets {
+                    old_log_prob: &old_log_prob,
+                    advantages: &advantages,
+                    old_value: &old_value,
+                    returns: &returns,
+                    ref_log_prob: &ref_log_prob,
+                },
             };
-            let ours = gradients(&cfg, &b);
-
-            let ratio = (&log_prob - &old_log_prob).exp();
-            let pg = (-&advantages * &ratio)
-                .maximum(&(-&advantages * ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip)))
-                .mean(DType::Float);
-            let mut loss = pg - cfg.entropy_coef * entropy.mean(DType::Float);
-            match algorithm {
-                Algorithm::Ppo => {
-                    let v_clip =
-                        &old_value + (&value - &old_value).clamp(-cfg.value_clip, cfg.value_clip);
-                    let vf = (&value - &returns)
-                        .square()
-                        .maximum(&(v_clip - &returns).square())
-                        .mean(DType::Float)
-                        * 0.5;
-                    let ours_loss = ours.value_loss.as_ref().expect("PPO has a value loss");
-                    assert!((&vf - ours_loss).abs().double_value(&[]) < 1e-6);
-                    loss += cfg.vf_coef * vf;
-                }
-                Algorithm::Grpo => {
-                    let log_rho = &ref_log_prob - &log_prob;
-                    loss += cfg.kl_coef * (log_rho.exp() - 1.0 - log_rho).mean(DType::Float);
-                }
-                Algorithm::Rloo => {}
-            }
-            loss.backward();
+            let ours = loss.gradients(&log_prob.detach(), &value.detach());
+            loss.forward(&log_prob, &value, &entropy).backward();
             let close = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]) < 1e-6;
             assert!(
                 close(&log_prob.grad(), &ours.log_prob),
@@ -167,12 +190,13 @@ mod tests {
             let d_entropy = entropy.grad().mean(DType::Float).double_value(&[]);
             assert!((d_entropy - ours.entropy).abs() < 1e-9);
             // The test means something only if both sides of each clip were exercised.
-            let out = (&ratio - 1.0).abs().gt(cfg.clip).to_kind(DType::Float);
-            let share = out.mean(DType::Float).double_value(&[]);
+            let stats = loss.stats(&log_prob.detach(), &value.detach());
+            let share = stats.clip_fraction.double_value(&[]);
             assert!(
                 share > 0.1 && share < 0.9,
                 "share outside the clip range {share}"
             );
+            assert_eq!(stats.value_loss.is_some(), algorithm == Algorithm::Ppo);
         }
     }
 }

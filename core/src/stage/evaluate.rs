@@ -245,7 +245,7 @@ impl Stage for EvaluateStage {
             ),
             (None, Ok(state)) => (
                 "trained".to_owned(),
-                state.policy.distributions(&questions, &split.bank.features),
+                state.policy.distributions(&split.bank, &questions),
             ),
             (None, Err(_)) => (
                 label(ReferencePolicy::Uniform),

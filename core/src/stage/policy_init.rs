@@ -1,4 +1,4 @@
-//! The `policy` stage: the initial policy, and its frozen copy as the KL reference.
+//! The `policy` stage: the initial policy, whose frozen copy is the KL reference.
 use std::sync::{Arc, Mutex};
 
 use schemars::JsonSchema;
@@ -12,7 +12,7 @@ use rand_distr::StandardNormal;
 use tch::Tensor;
 
 use super::split::Split;
-use crate::policy::{pretrain, stack, Adam, Net, Policy, PretrainStats, RolloutKind};
+use crate::policy::{pretrain, stack, Adam, MlpPolicy, Net, Policy, PretrainStats, RolloutKind};
 use crate::ppo::UpdateStats;
 use crate::rng::Rng;
 
@@ -128,9 +128,8 @@ impl PolicyParams {
 /// A policy with everything its training carries from round to round.
 #[derive(Debug)]
 pub struct PolicyState {
-    pub policy: Policy,
-    /// The frozen initial policy the KL penalty pulls toward.
-    pub reference: Policy,
+    /// The policy, holding the frozen reference the KL penalty pulls toward.
+    pub policy: Box<dyn Policy>,
     pub adam: Adam,
     /// What the update that produced this state did (none for the initial policy).
     pub stats: Option<UpdateStats>,
@@ -177,19 +176,10 @@ impl Stage for PolicyParams {
             Some(pre) => Some(pre.fit(&net, inputs.split()?, &mut ctx.rng(&["pretrain"]))?),
             None => None,
         };
-        let reference = Policy {
-            net: net.duplicate(),
-            kind: self.rollout,
-            options: bank.options,
-        };
-        let adam = Adam::new(&net, 3e-4);
+        let policy = MlpPolicy::new(net, self.rollout, bank.options);
+        let adam = Adam::new(&policy.trainable(), 3e-4);
         Ok(Artifact::Policy(Arc::new(Mutex::new(PolicyState {
-            policy: Policy {
-                net,
-                kind: self.rollout,
-                options: bank.options,
-            },
-            reference,
+            policy: Box::new(policy),
             adam,
             stats: None,
             pretrained,

@@ -2,7 +2,6 @@
 use std::sync::{Arc, Mutex};
 
 use super::{Artifact, Context, Inputs, PolicyState, Stage, StageError};
-use crate::policy::Policy;
 use crate::ppo::{update, Algorithm, Batch, PpoConfig};
 
 impl Stage for PpoConfig {
@@ -15,11 +14,8 @@ impl Stage for PpoConfig {
                 "RLOO and GRPO compare several answers to the same question: set the rollout stage's `samples_per_question` to 2 or more".to_owned(),
             ));
         }
-        let policy = Policy {
-            net: state.policy.net.duplicate(),
-            kind: state.policy.kind,
-            options: state.policy.options,
-        };
+        // Only the trainable state is copied; the reference stays shared.
+        let policy = state.policy.fork();
         let mut adam = state.adam.duplicate();
         adam.lr = self.lr;
         let mut rng = ctx.rng(&["minibatches"]);
@@ -28,15 +24,10 @@ impl Stage for PpoConfig {
             rewards: &aggregated.rewards,
             group_size: batch.samples_per_question,
         };
-        let stats = update(&policy, &state.reference, &mut adam, &data, self, &mut rng)
+        let stats = update(policy.as_ref(), &mut adam, &data, self, &mut rng)
             .map_err(|e| StageError(e.to_string()))?;
         Ok(Artifact::Policy(Arc::new(Mutex::new(PolicyState {
             policy,
-            reference: Policy {
-                net: state.reference.net.duplicate(),
-                kind: state.reference.kind,
-                options: state.reference.options,
-            },
             adam,
             stats: Some(stats),
             pretrained: None,

@@ -68,7 +68,7 @@ impl Stage for RolloutParams {
                 std::iter::repeat_n(q, k)
             })
             .collect();
-        let rollouts = state.policy.sample(&questions, &bank.features, &mut rng);
+        let rollouts = state.policy.sample(bank, &questions, &mut rng);
         Ok(Artifact::Rollouts(Arc::new(Mutex::new(RolloutBatch {
             rollouts,
             samples_per_question: k,
