@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod generate;
 pub mod gguf;
 pub mod inspect;
+pub mod lora;
 pub mod model;
 pub mod pretrained;
 pub mod quant;

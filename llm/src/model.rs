@@ -21,6 +21,7 @@ use tch::{Device, Kind, TchError, Tensor};
 
 use crate::config::{ConfigError, ModelConfig};
 use crate::gguf::{Gguf, GgufError};
+use crate::lora::{Lora, Target};
 use crate::weights::{Weights, WeightsError};
 
 /// Where to run a model.
@@ -343,12 +344,25 @@ impl Model {
         attention_mask: &Tensor,
         cache: Option<&mut KvCache>,
     ) -> Result<Tensor, ModelError> {
+        self.forward_with(ids, attention_mask, cache, None)
+    }
+
+    /// [`Model::forward`] with LoRA adapters added to the projections they adapt. Without a
+    /// cache, gradients flow to the adapters when grad mode is on (the base weights never take
+    /// any); `None` is the base model.
+    pub fn forward_with(
+        &self,
+        ids: &Tensor,
+        attention_mask: &Tensor,
+        cache: Option<&mut KvCache>,
+        lora: Option<&Lora>,
+    ) -> Result<Tensor, ModelError> {
         match cache {
-            None => self.run(ids, attention_mask, None),
+            None => self.run(ids, attention_mask, None, lora),
             Some(cache) => {
                 // Cached keys and values must not hold an autograd graph.
                 let _guard = tch::no_grad_guard();
-                self.run(ids, attention_mask, Some(cache))
+                self.run(ids, attention_mask, Some(cache), lora)
             }
         }
     }
@@ -441,14 +455,15 @@ impl Model {
         ids: &Tensor,
         attention_mask: &Tensor,
         cache: Option<&mut KvCache>,
+        lora: Option<&Lora>,
     ) -> Result<Tensor, ModelError> {
         let (ids, mask) = self.inputs(ids, attention_mask, cache.as_deref())?;
         if cache.as_deref().is_none_or(KvCache::is_empty) {
             if let Some(shared) = SharedPrefix::find(&ids, &mask)? {
-                return self.run_shared(&ids, &shared, cache);
+                return self.run_shared(&ids, &shared, cache, lora);
             }
         }
-        self.run_tokens(&ids, &mask, cache)
+        self.run_tokens(&ids, &mask, cache, lora)
     }
 
     /// Runs left-padded rows that all start with the same `shared.len` tokens: the prefix once,
@@ -461,6 +476,7 @@ impl Model {
         ids: &Tensor,
         shared: &SharedPrefix,
         cache: Option<&mut KvCache>,
+        lora: Option<&Lora>,
     ) -> Result<Tensor, ModelError> {
         let (b, t) = ids.size2()?;
         let p = shared.len;
@@ -474,6 +490,7 @@ impl Model {
             &row0,
             &Tensor::f_ones([1, p], (Kind::Bool, device))?,
             Some(&mut prefix_cache),
+            lora,
         )?;
         // The rest of each row, right-aligned in `s` columns.
         let rests: Vec<i64> = shared.lens.iter().map(|len| len - p).collect();
@@ -493,7 +510,7 @@ impl Model {
             None => own.insert(self.new_cache(b as usize, (p + s) as usize)?),
         };
         cache.fill_from_prefix(&prefix_cache)?;
-        let rest = self.run_tokens(&ids.f_narrow(1, t - s, s)?, &rest_mask, Some(cache))?;
+        let rest = self.run_tokens(&ids.f_narrow(1, t - s, s)?, &rest_mask, Some(cache), lora)?;
         // Back to the input layout: the rests are right-aligned already; the prefix goes to
         // each row's first real slots (overwriting the zeros of the rests' padding).
         let hidden = self.config.hidden as i64;
@@ -524,6 +541,7 @@ impl Model {
         ids: &Tensor,
         mask: &Tensor,
         mut cache: Option<&mut KvCache>,
+        lora: Option<&Lora>,
     ) -> Result<Tensor, ModelError> {
         let (b, t) = ids.size2()?;
         // A real token's position is the number of real tokens before it in its row.
@@ -548,7 +566,14 @@ impl Model {
         )?;
         for (l, block) in self.blocks.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| (c, l));
-            x = self.block(&x, block, &cos, &sin, &attn_mask, layer_cache, &layout)?;
+            let step = Step {
+                cos: &cos,
+                sin: &sin,
+                mask: &attn_mask,
+                layout: &layout,
+                lora: lora.map(|lora| (lora, l)),
+            };
+            x = self.block(&x, block, &step, layer_cache)?;
         }
         if let Some(c) = cache {
             c.len = past + t;
@@ -592,17 +617,20 @@ impl Model {
     }
 
     /// One decoder block over the packed tokens `x` (`[tokens, hidden]`).
-    #[allow(clippy::too_many_arguments)]
     fn block(
         &self,
         x: &Tensor,
         block: &Block,
-        cos: &Tensor,
-        sin: &Tensor,
-        mask: &Mask,
+        step: &Step<'_>,
         cache: Option<(&mut KvCache, usize)>,
-        layout: &Layout,
     ) -> Result<Tensor, ModelError> {
+        let Step {
+            cos,
+            sin,
+            mask,
+            layout,
+            lora,
+        } = *step;
         let c = &self.config;
         let (nh, nkv, hd, f) = (
             c.heads as i64,
@@ -612,9 +640,17 @@ impl Model {
         );
         let (b, t) = (layout.batch, layout.len);
         let h = self.rms_norm(x, &block.attn_norm)?;
-        let qkv =
-            h.f_linear(&block.qkv, block.qkv_bias.as_ref())?
-                .f_view([-1, nh + 2 * nkv, hd])?;
+        let qkv = adapt(
+            lora,
+            &h,
+            h.f_linear(&block.qkv, block.qkv_bias.as_ref())?,
+            &[
+                (Target::Q, nh * hd),
+                (Target::K, nkv * hd),
+                (Target::V, nkv * hd),
+            ],
+        )?
+        .f_view([-1, nh + 2 * nkv, hd])?;
         // RoPE on q and k together: they are adjacent heads of the fused output.
         let qk = rotate(&qkv.f_narrow(1, 0, nh + nkv)?, cos, sin)?;
         let v = qkv.f_narrow(1, nh + nkv, nkv)?;
@@ -656,15 +692,77 @@ impl Model {
         .f_transpose(1, 2)?
         .f_reshape([b * t, nh * hd])?;
         let attn = layout.pack(&attn)?;
-        let x = x.f_add(&attn.f_linear(&block.o, None::<Tensor>)?)?;
+        let o = adapt(
+            lora,
+            &attn,
+            attn.f_linear(&block.o, None::<Tensor>)?,
+            &[(Target::O, c.hidden as i64)],
+        )?;
+        let x = x.f_add(&o)?;
         let h = self.rms_norm(&x, &block.mlp_norm)?;
-        let gate_up = h.f_linear(&block.gate_up, None::<Tensor>)?;
+        let gate_up = adapt(
+            lora,
+            &h,
+            h.f_linear(&block.gate_up, None::<Tensor>)?,
+            &[(Target::Gate, f), (Target::Up, f)],
+        )?;
         let act = gate_up
             .f_narrow(-1, 0, f)?
             .f_silu()?
             .f_mul(&gate_up.f_narrow(-1, f, f)?)?;
-        Ok(x.f_add(&act.f_linear(&block.down, None::<Tensor>)?)?)
+        let down = adapt(
+            lora,
+            &act,
+            act.f_linear(&block.down, None::<Tensor>)?,
+            &[(Target::Down, c.hidden as i64)],
+        )?;
+        Ok(x.f_add(&down)?)
     }
+}
+
+/// What every block of one forward shares.
+#[derive(Clone, Copy)]
+struct Step<'a> {
+    cos: &'a Tensor,
+    sin: &'a Tensor,
+    mask: &'a Mask,
+    layout: &'a Layout,
+    /// The adapters and this block's index.
+    lora: Option<(&'a Lora, usize)>,
+}
+
+/// `out` (a projection of `x`, possibly several fused along the last dimension with the
+/// widths of `parts`) plus the adapters' deltas of the parts that have one.
+fn adapt(
+    lora: Option<(&Lora, usize)>,
+    x: &Tensor,
+    out: Tensor,
+    parts: &[(Target, i64)],
+) -> Result<Tensor, TchError> {
+    let Some((lora, layer)) = lora else {
+        return Ok(out);
+    };
+    let deltas = parts
+        .iter()
+        .map(|&(t, _)| lora.delta(layer, t, x))
+        .collect::<Result<Vec<_>, _>>()?;
+    if deltas.iter().all(Option::is_none) {
+        return Ok(out);
+    }
+    if let [(_, _)] = parts {
+        return out.f_add(deltas[0].as_ref().expect("checked above"));
+    }
+    let mut start = 0;
+    let mut pieces = Vec::with_capacity(parts.len());
+    for (&(_, width), delta) in parts.iter().zip(&deltas) {
+        let piece = out.f_narrow(-1, start, width)?;
+        pieces.push(match delta {
+            Some(d) => piece.f_add(d)?,
+            None => piece,
+        });
+        start += width;
+    }
+    Tensor::f_cat(&pieces, -1)
 }
 
 /// Where the real tokens of a `[B, T]` batch are. Without padding every slot is one, and
