@@ -3,8 +3,9 @@
 //!
 //! The digest is part of every run's identity (`record::pipeline_hash`), so that a run folder
 //! is reused only by the very code that wrote it, without anyone having to remember to bump a
-//! version: chorus-core's and chorus-plugin's sources (the stages, rules, metrics and the kit
-//! the rules share) and Cargo.lock (the exact dependencies, libtorch bindings included).
+//! version: chorus-core's, chorus-llm's and chorus-plugin's sources (the stages, rules,
+//! metrics, the language models and the kit the rules share) and Cargo.lock (the exact
+//! dependencies, libtorch bindings included).
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -13,7 +14,7 @@ use sha2::{Digest, Sha256};
 mod libtorch;
 
 /// What the digest covers, relative to this crate's folder.
-const CODE: [&str; 3] = ["src", "../plugins/api/src", "../Cargo.lock"];
+const CODE: [&str; 4] = ["src", "../llm/src", "../plugins/api/src", "../Cargo.lock"];
 
 fn main() {
     libtorch::link();

@@ -66,7 +66,9 @@ fn ppo_update(c: &mut Criterion) {
             eval: Vec::new(),
         };
         let questions: Vec<usize> = (0..BATCH).collect();
-        let rollouts = policy.sample(&bank, &questions, &mut rng);
+        let rollouts = policy
+            .sample(&bank, &questions, &mut rng)
+            .expect("the MLP samples");
         let rewards: Vec<f64> = (0..BATCH)
             .map(|_| rng.random::<f64>())
             .collect::<Vec<f64>>();

@@ -208,6 +208,8 @@ fn copy_checked(dst: &mut Tensor, src: &Tensor, name: &str) -> Result<(), String
             dst.size()
         ));
     }
+    // Trainable tensors may require gradients; restoring them is no part of any graph.
+    let _guard = tch::no_grad_guard();
     dst.copy_(src);
     Ok(())
 }

@@ -218,6 +218,18 @@ enum Mask {
     Explicit(Tensor),
 }
 
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("arch", &self.config.arch)
+            .field("layers", &self.config.layers)
+            .field("hidden", &self.config.hidden)
+            .field("device", &self.device)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
 impl Model {
     /// Builds the model from checked weights, moving them to `device` in `precision`.
     pub fn new(

@@ -104,6 +104,8 @@ impl Adam {
         if !norm.is_finite() {
             return Err(NonFiniteGradient(norm));
         }
+        // The update itself is no part of any graph (adapter weights require gradients).
+        let _guard = tch::no_grad_guard();
         self.step += 1;
         let c1 = 1.0 - self.beta1.powi(self.step as i32);
         let c2 = 1.0 - self.beta2.powi(self.step as i32);

@@ -6,7 +6,7 @@ use rand::Rng as _;
 use rand_distr::StandardNormal;
 use tch::{Kind as DType, Tensor};
 
-use super::{stack, Activations, Net, Param, Policy, RolloutKind, Rollouts, Samples};
+use super::{stack, Activations, Net, Param, Policy, PolicyError, RolloutKind, Rollouts, Samples};
 use crate::ppo::{Loss, LossStats};
 use crate::rng::Rng;
 use crate::stage::QuestionBank;
@@ -128,7 +128,12 @@ impl MlpPolicy {
 }
 
 impl Policy for MlpPolicy {
-    fn sample(&self, bank: &QuestionBank, questions: &[usize], rng: &mut Rng) -> Rollouts {
+    fn sample(
+        &self,
+        bank: &QuestionBank,
+        questions: &[usize],
+        rng: &mut Rng,
+    ) -> Result<Rollouts, PolicyError> {
         let x = stack(questions, &bank.features);
         let acts = self.net.forward(&x);
         let (head, values) = (acts.head(), acts.value().copy());
@@ -175,7 +180,7 @@ impl Policy for MlpPolicy {
                 (z, lp, answers)
             }
         };
-        Rollouts {
+        Ok(Rollouts {
             questions: questions.to_vec(),
             samples: Samples {
                 inputs: vec![x],
@@ -184,20 +189,21 @@ impl Policy for MlpPolicy {
             log_probs,
             values,
             answers,
-        }
+        })
     }
 
-    fn reference_log_prob(&self, samples: &Samples) -> Tensor {
+    fn reference_log_prob(&self, samples: &Samples) -> Result<Tensor, PolicyError> {
         let reference = self
             .reference
             .lock()
-            .expect("the reference is never written");
+            .map_err(|_| PolicyError("the reference was poisoned by a failed stage".into()))?;
         let head = reference.forward(&samples.inputs[0]).head();
-        self.log_prob(&reference.log_std(), &head, &samples.actions)
-            .0
+        Ok(self
+            .log_prob(&reference.log_std(), &head, &samples.actions)
+            .0)
     }
 
-    fn backward(&self, samples: &Samples, loss: &Loss<'_>) -> LossStats {
+    fn backward(&self, samples: &Samples, loss: &Loss<'_>) -> Result<LossStats, PolicyError> {
         let scored = self.score(samples);
         let value = scored.acts.value();
         let g = loss.gradients(&scored.log_prob, &value);
@@ -208,23 +214,28 @@ impl Policy for MlpPolicy {
             g.value.as_ref(),
             g.entropy,
         );
-        loss.stats(&scored.log_prob, &value)
+        Ok(loss.stats(&scored.log_prob, &value))
     }
 
-    fn entropy(&self, samples: &Samples) -> f64 {
+    fn entropy(&self, samples: &Samples) -> Result<f64, PolicyError> {
         let head = self.net.forward(&samples.inputs[0]).head();
-        self.entropy_of(&head).mean(DType::Float).double_value(&[])
+        Ok(self.entropy_of(&head).mean(DType::Float).double_value(&[]))
     }
 
     /// Softmax of the logits (choice) or of the mean latent μ (distribution; the
     /// logistic-normal's central answer).
-    fn distributions(&self, bank: &QuestionBank, questions: &[usize]) -> Vec<Vec<f64>> {
+    fn distributions(
+        &self,
+        bank: &QuestionBank,
+        questions: &[usize],
+    ) -> Result<Vec<Vec<f64>>, PolicyError> {
         let head = self.net.forward(&stack(questions, &bank.features)).head();
         let probs = head.softmax(-1, DType::Float);
         let flat = Vec::<f32>::try_from(probs.flatten(0, -1)).expect("f32 probabilities");
-        flat.chunks(self.options)
+        Ok(flat
+            .chunks(self.options)
             .map(|r| r.iter().map(|&x| x as f64).collect())
-            .collect()
+            .collect())
     }
 
     fn trainable(&self) -> Vec<Param> {
@@ -296,7 +307,7 @@ mod tests {
                     eval: Vec::new(),
                 };
                 let questions = [0, 1, 2, 3, 4, 0, 2, 4];
-                let rollouts = policy.sample(&bank, &questions, &mut rng);
+                let rollouts = policy.sample(&bank, &questions, &mut rng).unwrap();
                 let samples = &rollouts.samples;
                 tch::manual_seed(9);
                 let d_lp = Tensor::randn([8], (DType::Float, Device::Cpu));

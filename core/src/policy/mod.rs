@@ -4,9 +4,11 @@
 //! log-probs, write the gradient of a minibatch's loss into its trainable tensors, the
 //! reference's log-probs for the KL penalty, the answer distribution used for evaluation, and
 //! its trainable state by name (for the optimiser and checkpoints). Implementations: the MLP
-//! on question features ([`MlpPolicy`]). The frozen reference belongs to the policy, shared
+//! on question features ([`MlpPolicy`]) and a pretrained language model with LoRA adapters
+//! ([`LlmPolicy`]). The frozen reference belongs to the policy, shared
 //! between rounds, never copied: a round's update forks only the trainable state.
 mod adam;
+mod llm;
 mod mlp;
 pub(crate) mod net;
 mod pretrain;
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 pub use adam::{Adam, NonFiniteGradient, Param};
+pub use llm::{ChoicePrompts, LlmPolicy, LoraSettings};
 #[cfg(test)]
 pub(crate) use mlp::autograd_log_prob;
 pub use mlp::MlpPolicy;
@@ -86,23 +89,38 @@ pub struct Rollouts {
     pub answers: Vec<Vec<f64>>,
 }
 
+/// A policy's computation failed (a language model out of memory, a tensor on the wrong
+/// device): the stage that asked fails with this message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct PolicyError(pub String);
+
 /// A trainable policy with its frozen reference.
 pub trait Policy: std::fmt::Debug + Send {
     /// One answer per entry of `questions` (indices into `bank`), every random draw from `rng`.
-    fn sample(&self, bank: &QuestionBank, questions: &[usize], rng: &mut Rng) -> Rollouts;
+    fn sample(
+        &self,
+        bank: &QuestionBank,
+        questions: &[usize],
+        rng: &mut Rng,
+    ) -> Result<Rollouts, PolicyError>;
 
     /// log π_ref of the samples' actions under the frozen reference, [N].
-    fn reference_log_prob(&self, samples: &Samples) -> Tensor;
+    fn reference_log_prob(&self, samples: &Samples) -> Result<Tensor, PolicyError>;
 
     /// Writes ∂`loss`/∂θ on the minibatch `samples` into the trainable tensors' gradients
     /// (overwriting them) and returns the minibatch's statistics.
-    fn backward(&self, samples: &Samples, loss: &Loss<'_>) -> LossStats;
+    fn backward(&self, samples: &Samples, loss: &Loss<'_>) -> Result<LossStats, PolicyError>;
 
     /// Mean entropy of the action distribution over the samples' questions.
-    fn entropy(&self, samples: &Samples) -> f64;
+    fn entropy(&self, samples: &Samples) -> Result<f64, PolicyError>;
 
     /// The answer distribution on each of `questions`, for evaluation.
-    fn distributions(&self, bank: &QuestionBank, questions: &[usize]) -> Vec<Vec<f64>>;
+    fn distributions(
+        &self,
+        bank: &QuestionBank,
+        questions: &[usize],
+    ) -> Result<Vec<Vec<f64>>, PolicyError>;
 
     /// What the optimiser updates, by name.
     fn trainable(&self) -> Vec<Param>;

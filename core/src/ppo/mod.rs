@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tch::{Kind as DType, Tensor};
 
-use crate::policy::{Adam, NonFiniteGradient, Policy, Rollouts};
+use crate::policy::{Adam, NonFiniteGradient, Policy, PolicyError, Rollouts};
 use crate::rng::Rng;
 
 /// Which update rule.
@@ -200,15 +200,20 @@ pub struct Batch<'a> {
     pub group_size: usize,
 }
 
-/// The update diverged: a minibatch's gradient was not finite. The policy keeps the
-/// parameters of the last finite step.
+/// Why an update stopped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("the policy update diverged at epoch {epoch}, minibatch {minibatch} ({cause}); lower `lr` (now {lr:e})")]
-pub struct Diverged {
-    pub epoch: u32,
-    pub minibatch: usize,
-    pub lr: f64,
-    pub cause: NonFiniteGradient,
+pub enum UpdateError {
+    /// A minibatch's gradient was not finite. The policy keeps the parameters of the last
+    /// finite step.
+    #[error("the policy update diverged at epoch {epoch}, minibatch {minibatch} ({cause}); lower `lr` (now {lr:e})")]
+    Diverged {
+        epoch: u32,
+        minibatch: usize,
+        lr: f64,
+        cause: NonFiniteGradient,
+    },
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
 }
 
 /// One round's update of `policy` toward higher aggregated reward, pulled toward its frozen
@@ -219,10 +224,10 @@ pub fn update(
     data: &Batch<'_>,
     cfg: &PpoConfig,
     rng: &mut Rng,
-) -> Result<UpdateStats, Diverged> {
+) -> Result<UpdateStats, UpdateError> {
     let (batch, rewards, group_size) = (data.rollouts, data.rewards, data.group_size);
     let n = rewards.len();
-    let ref_logp = policy.reference_log_prob(&batch.samples);
+    let ref_logp = policy.reference_log_prob(&batch.samples)?;
     let old_logp = &batch.log_probs;
     let kl = match cfg.kl_estimator {
         KlEstimator::K1 => old_logp - &ref_logp,
@@ -286,9 +291,9 @@ pub fn update(
                     ref_log_prob: &ref_lp,
                 },
             };
-            let stats = policy.backward(&samples.narrow(start as i64, len), &loss);
+            let stats = policy.backward(&samples.narrow(start as i64, len), &loss)?;
             adam.step_clip_norm(&policy.trainable(), cfg.max_grad_norm)
-                .map_err(|cause| Diverged {
+                .map_err(|cause| UpdateError::Diverged {
                     epoch,
                     minibatch: minibatch + 1,
                     lr: adam.lr,
@@ -302,7 +307,7 @@ pub fn update(
     Ok(UpdateStats {
         reward: rewards.iter().sum::<f64>() / n as f64,
         kl: kl_values.iter().sum::<f64>() / n as f64,
-        entropy: policy.entropy(&batch.samples),
+        entropy: policy.entropy(&batch.samples)?,
         clip_fraction: mean_of(&clipped),
         value_loss: mean_of(&vloss),
         approx_kl: mean_of(&approx),
@@ -420,7 +425,7 @@ mod tests {
                 eval: Vec::new(),
             };
             let questions: Vec<usize> = (0..16).collect();
-            let rollouts = policy.sample(&bank, &questions, &mut rng);
+            let rollouts = policy.sample(&bank, &questions, &mut rng).unwrap();
             let (features, actions) = (&rollouts.samples.inputs[0], &rollouts.samples.actions);
             let rewards: Vec<f64> = (0..16).map(|i| (i as f64 * 1.3).sin()).collect();
             let mut cfg: PpoConfig = serde_json::from_str("{}").expect("defaults");
@@ -432,7 +437,7 @@ mod tests {
             let (lp, entropy) = autograd_log_prob(kind, &head, actions, log_std);
             // The loss's entropy term is the batch mean.
             let entropy = entropy / 16.0;
-            let ref_lp = policy.reference_log_prob(&rollouts.samples);
+            let ref_lp = policy.reference_log_prob(&rollouts.samples).unwrap();
             let kl = to_vec(&(&rollouts.log_probs - &ref_lp));
             let old_v = to_vec(&rollouts.values);
             let shaped: Vec<f64> = rewards.iter().zip(&kl).map(|(r, k)| r - 0.05 * k).collect();

@@ -245,7 +245,10 @@ impl Stage for EvaluateStage {
             ),
             (None, Ok(state)) => (
                 "trained".to_owned(),
-                state.policy.distributions(&split.bank, &questions),
+                state
+                    .policy
+                    .distributions(&split.bank, &questions)
+                    .map_err(|e| StageError(e.to_string()))?,
             ),
             (None, Err(_)) => (
                 label(ReferencePolicy::Uniform),

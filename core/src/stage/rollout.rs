@@ -68,7 +68,10 @@ impl Stage for RolloutParams {
                 std::iter::repeat_n(q, k)
             })
             .collect();
-        let rollouts = state.policy.sample(bank, &questions, &mut rng);
+        let rollouts = state
+            .policy
+            .sample(bank, &questions, &mut rng)
+            .map_err(|e| StageError(e.to_string()))?;
         Ok(Artifact::Rollouts(Arc::new(Mutex::new(RolloutBatch {
             rollouts,
             samples_per_question: k,

@@ -1,0 +1,419 @@
+//! A pretrained language model as the policy, answering survey questions by choosing an option
+//! letter (the `choice` rollout form).
+//!
+//! Each question is a prompt (the question and its lettered options, through the model's chat
+//! template) whose next token is the answer: the policy's distribution over a question's
+//! options is the softmax of the letter tokens' logits at the last position, restricted to the
+//! letters that question has. Only LoRA adapters and a value head on the last position's
+//! final hidden state train; the base weights are shared by every round's fork and never
+//! change, and the KL reference is that base with the adapters switched off (no second copy).
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chorus_llm::lora::{Lora, Target};
+use chorus_llm::model::{left_pad, Model};
+use rand::Rng as _;
+use tch::{Device, Kind, Tensor};
+
+use super::{Param, Policy, PolicyError, Rollouts, Samples};
+use crate::ppo::{Loss, LossStats};
+use crate::rng::Rng;
+use crate::stage::QuestionBank;
+
+/// What the policy is asked: per question, the prompt's token ids and its number of options.
+#[derive(Debug)]
+pub struct ChoicePrompts {
+    pub ids: Vec<Vec<i64>>,
+    pub options: Vec<usize>,
+    /// The token of each answer letter, in option order (A, B, C, …), at least as many as the
+    /// most options of any question.
+    pub letters: Vec<i64>,
+    /// Fills the left padding (any id; padded slots are masked).
+    pub pad: i64,
+}
+
+/// LoRA settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoraSettings {
+    pub rank: usize,
+    pub alpha: f64,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug)]
+pub struct LlmPolicy {
+    /// The frozen base (a mutex because libtorch tensors may move between threads but not be
+    /// shared).
+    base: Arc<Mutex<Model>>,
+    prompts: Arc<ChoicePrompts>,
+    lora: Lora,
+    /// The value head: `[1, hidden]` and `[1]`.
+    value_weight: Tensor,
+    value_bias: Tensor,
+    /// Prompts per forward pass outside training (evaluation), bounding activation memory.
+    chunk: usize,
+}
+
+fn failed(e: impl std::fmt::Display) -> PolicyError {
+    PolicyError(e.to_string())
+}
+
+/// One forward over rows of prompts: the letter logits restricted to each row's options, and
+/// the last position's hidden state.
+struct Heads {
+    /// log-softmax over the row's options (−∞ past them), `[N, L]`, on the CPU.
+    log_probs: Tensor,
+    /// `[N]`, on the CPU.
+    values: Tensor,
+}
+
+impl LlmPolicy {
+    /// A policy on `base` answering `prompts`, with fresh adapters (B = 0, so it starts as the
+    /// base model) and value head drawn from `rng`.
+    pub fn new(
+        base: Model,
+        prompts: ChoicePrompts,
+        lora: &LoraSettings,
+        rng: &mut Rng,
+    ) -> Result<LlmPolicy, PolicyError> {
+        let most = prompts.options.iter().copied().max().unwrap_or(0);
+        if most > prompts.letters.len() {
+            return Err(PolicyError(format!(
+                "a question has {most} options but there are only {} answer letters",
+                prompts.letters.len()
+            )));
+        }
+        let adapters =
+            Lora::new(&base, lora.rank, lora.alpha, &lora.targets, rng).map_err(failed)?;
+        let hidden = base.config().hidden;
+        let bound = 1.0 / (hidden as f64).sqrt();
+        let w: Vec<f32> = (0..hidden)
+            .map(|_| rng.random_range(-bound..bound) as f32)
+            .collect();
+        let device = base.device();
+        let value_weight = Tensor::from_slice(&w)
+            .view([1, hidden as i64])
+            .to_device(device)
+            .set_requires_grad(true);
+        let value_bias = Tensor::zeros([1], (Kind::Float, device)).set_requires_grad(true);
+        Ok(LlmPolicy {
+            base: Arc::new(Mutex::new(base)),
+            prompts: Arc::new(prompts),
+            lora: adapters,
+            value_weight,
+            value_bias,
+            chunk: 16,
+        })
+    }
+
+    fn base(&self) -> Result<MutexGuard<'_, Model>, PolicyError> {
+        self.base
+            .lock()
+            .map_err(|_| PolicyError("the base model was poisoned by a failed stage".into()))
+    }
+
+    /// The batch of `questions`' prompts: ids and mask `[N, T]`, options mask `[N, L]`.
+    fn batch(&self, questions: &[usize]) -> Result<Vec<Tensor>, PolicyError> {
+        let p = &self.prompts;
+        let seqs: Vec<Vec<i64>> = questions.iter().map(|&q| p.ids[q].clone()).collect();
+        let (ids, mask) = left_pad(&seqs, p.pad, Device::Cpu).map_err(failed)?;
+        let letters = p.letters.len();
+        let allowed: Vec<bool> = questions
+            .iter()
+            .flat_map(|&q| (0..letters).map(move |k| k < p.options[q]))
+            .collect();
+        let allowed = Tensor::from_slice(&allowed).view([questions.len() as i64, letters as i64]);
+        Ok(vec![ids, mask, allowed])
+    }
+
+    /// Letter log-probs and values of `inputs` (from [`LlmPolicy::batch`]), with the adapters
+    /// (`adapted`) or without (the reference); differentiable when grad mode is on.
+    fn heads(&self, base: &Model, inputs: &[Tensor], adapted: bool) -> Result<Heads, PolicyError> {
+        let [ids, mask, allowed] = inputs else {
+            return Err(PolicyError(
+                "LLM samples hold ids, mask and allowed options".into(),
+            ));
+        };
+        let lora = adapted.then_some(&self.lora);
+        let hidden = base.forward_with(ids, mask, None, lora).map_err(failed)?;
+        let last = hidden.select(1, -1);
+        let logits = base
+            .logits_at(&last, Some(&self.prompts.letters))
+            .map_err(failed)?
+            .to_device(Device::Cpu);
+        let masked = logits.masked_fill(&allowed.logical_not(), f64::NEG_INFINITY);
+        let values = last
+            .to_kind(Kind::Float)
+            .linear(&self.value_weight, Some(&self.value_bias))
+            .squeeze_dim(-1)
+            .to_device(Device::Cpu);
+        Ok(Heads {
+            log_probs: masked.log_softmax(-1, Kind::Float),
+            values,
+        })
+    }
+
+    /// Per-row entropy of log-probs with −∞ outside the options.
+    fn entropy_of(log_probs: &Tensor) -> Tensor {
+        let finite = log_probs.isfinite();
+        let safe = log_probs.where_scalarother(&finite, 0.0);
+        -(safe.exp() * &safe)
+            .where_scalarother(&finite, 0.0)
+            .sum_dim_intlist(-1, false, Kind::Float)
+    }
+}
+
+impl Policy for LlmPolicy {
+    fn sample(
+        &self,
+        _bank: &QuestionBank,
+        questions: &[usize],
+        rng: &mut Rng,
+    ) -> Result<Rollouts, PolicyError> {
+        let inputs = self.batch(questions)?;
+        let base = self.base()?;
+        let heads = {
+            let _guard = tch::no_grad_guard();
+            self.heads(&base, &inputs, true)?
+        };
+        let letters = self.prompts.letters.len();
+        let probs = Vec::<f32>::try_from(heads.log_probs.exp().flatten(0, -1)).map_err(failed)?;
+        let mut picks = Vec::with_capacity(questions.len());
+        let mut answers = Vec::with_capacity(questions.len());
+        for (row, &q) in probs.chunks(letters).zip(questions) {
+            let k = self.prompts.options[q];
+            let u: f32 = rng.random();
+            let mut acc = 0.0;
+            let pick = row[..k]
+                .iter()
+                .position(|&p| {
+                    acc += p;
+                    u < acc
+                })
+                .unwrap_or(k - 1);
+            picks.push(pick as i64);
+            let mut one_hot = vec![0.0; k];
+            one_hot[pick] = 1.0;
+            answers.push(one_hot);
+        }
+        let actions = Tensor::from_slice(&picks);
+        let log_probs = heads
+            .log_probs
+            .gather(-1, &actions.unsqueeze(-1), false)
+            .squeeze_dim(-1);
+        Ok(Rollouts {
+            questions: questions.to_vec(),
+            samples: Samples { inputs, actions },
+            log_probs,
+            values: heads.values,
+            answers,
+        })
+    }
+
+    fn reference_log_prob(&self, samples: &Samples) -> Result<Tensor, PolicyError> {
+        let base = self.base()?;
+        let _guard = tch::no_grad_guard();
+        let heads = self.heads(&base, &samples.inputs, false)?;
+        Ok(heads
+            .log_probs
+            .gather(-1, &samples.actions.unsqueeze(-1), false)
+            .squeeze_dim(-1))
+    }
+
+    fn backward(&self, samples: &Samples, loss: &Loss<'_>) -> Result<LossStats, PolicyError> {
+        for p in self.trainable() {
+            if p.value.grad().defined() {
+                let _ = p.value.grad().zero_();
+            }
+        }
+        let base = self.base()?;
+        let heads = self.heads(&base, &samples.inputs, true)?;
+        let log_prob = heads
+            .log_probs
+            .gather(-1, &samples.actions.unsqueeze(-1), false)
+            .squeeze_dim(-1);
+        let entropy = Self::entropy_of(&heads.log_probs);
+        loss.forward(&log_prob, &heads.values, &entropy).backward();
+        Ok(loss.stats(&log_prob.detach(), &heads.values.detach()))
+    }
+
+    fn entropy(&self, samples: &Samples) -> Result<f64, PolicyError> {
+        let base = self.base()?;
+        let _guard = tch::no_grad_guard();
+        let heads = self.heads(&base, &samples.inputs, true)?;
+        Ok(Self::entropy_of(&heads.log_probs)
+            .mean(Kind::Float)
+            .double_value(&[]))
+    }
+
+    fn distributions(
+        &self,
+        _bank: &QuestionBank,
+        questions: &[usize],
+    ) -> Result<Vec<Vec<f64>>, PolicyError> {
+        let base = self.base()?;
+        let _guard = tch::no_grad_guard();
+        let mut out = Vec::with_capacity(questions.len());
+        for chunk in questions.chunks(self.chunk) {
+            let heads = self.heads(&base, &self.batch(chunk)?, true)?;
+            let letters = self.prompts.letters.len();
+            let probs =
+                Vec::<f32>::try_from(heads.log_probs.exp().flatten(0, -1)).map_err(failed)?;
+            for (row, &q) in probs.chunks(letters).zip(chunk) {
+                out.push(
+                    row[..self.prompts.options[q]]
+                        .iter()
+                        .map(|&p| f64::from(p))
+                        .collect(),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    fn trainable(&self) -> Vec<Param> {
+        self.state()
+            .into_iter()
+            .map(|(name, value)| {
+                let grad = value.grad();
+                let grad = if grad.defined() {
+                    grad
+                } else {
+                    value.zeros_like()
+                };
+                Param { name, value, grad }
+            })
+            .collect()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut named = self.lora.named();
+        named.push((
+            "value_head.bias".to_owned(),
+            self.value_bias.shallow_clone(),
+        ));
+        named.push((
+            "value_head.weight".to_owned(),
+            self.value_weight.shallow_clone(),
+        ));
+        named
+    }
+
+    fn fork(&self) -> Box<dyn Policy> {
+        let copy = |t: &Tensor| t.detach().copy().set_requires_grad(true);
+        Box::new(LlmPolicy {
+            base: Arc::clone(&self.base),
+            prompts: Arc::clone(&self.prompts),
+            lora: self.lora.duplicate(),
+            value_weight: copy(&self.value_weight),
+            value_bias: copy(&self.value_bias),
+            chunk: self.chunk,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use chorus_llm::model::{load, LoadOptions};
+
+    use super::*;
+    use crate::policy::Adam;
+    use crate::ppo::{update, Batch, PpoConfig};
+
+    fn tiny() -> Model {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/llm/tiny-llama");
+        load(&path, LoadOptions::default()).unwrap().model
+    }
+
+    fn policy(rng: &mut Rng) -> LlmPolicy {
+        // Six "questions" sharing a 20-token preamble; 3 or 4 options; letters are ids 10..14.
+        let preamble: Vec<i64> = (0..20).map(|i| 20 + i).collect();
+        let ids = (0..6)
+            .map(|q| [preamble.clone(), vec![100 + q, 150 + q, 200]].concat())
+            .collect();
+        let prompts = ChoicePrompts {
+            ids,
+            options: vec![4, 3, 4, 4, 3, 4],
+            letters: vec![10, 11, 12, 13],
+            pad: 0,
+        };
+        let lora = LoraSettings {
+            rank: 4,
+            alpha: 8.0,
+            targets: Target::ALL.to_vec(),
+        };
+        LlmPolicy::new(tiny(), prompts, &lora, rng).unwrap()
+    }
+
+    fn bank() -> QuestionBank {
+        QuestionBank {
+            options: 4,
+            features: vec![Vec::new(); 6],
+            train: (0..6).collect(),
+            eval: Vec::new(),
+        }
+    }
+
+    /// Rewarding option A moves the policy toward A on every question, through the adapters
+    /// and value head only: the base model (adapters off) answers bit-identically after
+    /// training, and the KL to it grows from zero.
+    #[test]
+    fn ppo_moves_the_adapters_and_leaves_the_base_alone() {
+        let mut rng = crate::rng::stream(1, &["llm-policy"]);
+        let policy = policy(&mut rng);
+        let bank = bank();
+        let questions: Vec<usize> = (0..6).flat_map(|q| [q, q]).collect();
+        let before = policy.distributions(&bank, &bank.train).unwrap();
+        // The base (adapters off) on a fixed probe, before any training.
+        let probe = policy.sample(&bank, &questions, &mut rng).unwrap();
+        let base_before = policy.reference_log_prob(&probe.samples).unwrap();
+        let mut cfg: PpoConfig = serde_json::from_str("{}").unwrap();
+        cfg.lr = 0.01;
+        let mut adam = Adam::new(&policy.trainable(), cfg.lr);
+        let mut kl = Vec::new();
+        for _ in 0..4 {
+            let rollouts = policy.sample(&bank, &questions, &mut rng).unwrap();
+            let rewards: Vec<f64> = rollouts.answers.iter().map(|a| a[0]).collect();
+            let data = Batch {
+                rollouts: &rollouts,
+                rewards: &rewards,
+                group_size: 2,
+            };
+            kl.push(
+                update(&policy, &mut adam, &data, &cfg, &mut rng)
+                    .unwrap()
+                    .kl,
+            );
+        }
+        assert!(kl[0].abs() < 1e-6, "starts at the base: {kl:?}");
+        assert!(kl[3].abs() > 1e-6, "moves away from it: {kl:?}");
+        let after = policy.distributions(&bank, &bank.train).unwrap();
+        for (q, (b, a)) in before.iter().zip(&after).enumerate() {
+            assert_eq!(a.len(), [4, 3, 4, 4, 3, 4][q]);
+            assert!((a.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+            assert!(a[0] > b[0], "question {q}: P(A) {} → {}", b[0], a[0]);
+        }
+        let base_after = policy.reference_log_prob(&probe.samples).unwrap();
+        assert!(base_after.equal(&base_before), "the base model changed");
+    }
+
+    /// A fork trains on its own: the original's adapters do not move.
+    #[test]
+    fn a_fork_shares_the_base_and_owns_its_adapters() {
+        let mut rng = crate::rng::stream(2, &["llm-policy"]);
+        let policy = policy(&mut rng);
+        let fork = policy.fork();
+        let _guard = tch::no_grad_guard();
+        for (_, mut t) in fork.state() {
+            let _ = t.fill_(0.5);
+        }
+        assert!(policy
+            .state()
+            .iter()
+            .any(|(_, t)| t.abs().max().double_value(&[]) != 0.5));
+        let names: Vec<String> = policy.state().into_iter().map(|(n, _)| n).collect();
+        assert!(names.contains(&"layers.0.self_attn.q_proj.lora_A".to_owned()));
+        assert!(names.contains(&"value_head.weight".to_owned()));
+    }
+}
