@@ -1,4 +1,5 @@
 //! Command-line interface: one module per subcommand.
+mod data;
 mod graph;
 mod grid;
 mod model;
@@ -46,6 +47,9 @@ enum Command {
     /// Fetch, inspect and generate with a language model (GGUF file, Hugging Face folder, or a
     /// known model's short name).
     Model(model::ModelArgs),
+    /// Inspect a real survey dataset (WVS JSON, GlobalOpinionQA CSV): what is kept, repaired
+    /// and dropped, per group and by rule.
+    Data(data::DataArgs),
 }
 
 /// A pipeline file and the overrides to apply to it.
@@ -93,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Grid(args) => grid::grid(args),
         Command::Report(args) => report::report(args),
         Command::Model(args) => model::model(args),
+        Command::Data(args) => data::data(args),
     });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,

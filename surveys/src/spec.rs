@@ -1,0 +1,175 @@
+//! What to read: a data spec, on its own in a file or (later) under a pipeline's `data:`.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Dataset;
+use crate::error::DataError;
+use crate::{global_opinion_qa, wvs};
+
+/// A real survey dataset and the groups to take from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DataSpec {
+    /// World Values Survey answer distributions, one JSON file per country.
+    WvsJson(WvsSpec),
+    /// Anthropic's GlobalOpinionQA CSV (Pew Global Attitudes and WVS questions).
+    GlobalOpinionQa(GlobalOpinionQaSpec),
+}
+
+/// `kind: wvs_json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WvsSpec {
+    /// Group name → its JSON file, relative to the spec file's folder. Groups come out ordered
+    /// by name (a YAML mapping's order does not survive).
+    pub groups: BTreeMap<String, String>,
+    /// The group whose file supplies question and option text (files may be in different
+    /// languages; answers are matched by option number).
+    pub text_from: String,
+    /// Groups that are evaluated but never train; a subset of `groups`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eval_only: Vec<String>,
+    /// How far a question's shares may sum from 1 and still be renormalised (0 ≤ t < 1).
+    #[serde(default = "default_tolerance")]
+    pub sum_tolerance: f64,
+}
+
+/// `kind: global_opinion_qa`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalOpinionQaSpec {
+    /// The CSV file, relative to the spec file's folder.
+    pub path: String,
+    /// Countries as the CSV spells them after normalising duplicate spellings, in the order
+    /// the dataset lists them.
+    pub groups: Vec<String>,
+    /// Groups that are evaluated but never train; a subset of `groups`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eval_only: Vec<String>,
+    /// How far a question's shares may sum from 1 and still be renormalised (0 ≤ t < 1).
+    #[serde(default = "default_tolerance")]
+    pub sum_tolerance: f64,
+}
+
+/// Two-decimal shares over up to 8 options round to within 0.04 of their true sum, and a few
+/// percent of "don't know" beyond that is common; a larger gap means a sizeable part of the
+/// population, or of the scale, is missing from the listed options.
+pub const DEFAULT_SUM_TOLERANCE: f64 = 0.05;
+
+fn default_tolerance() -> f64 {
+    DEFAULT_SUM_TOLERANCE
+}
+
+impl DataSpec {
+    /// Reads the dataset; relative paths resolve against `base_dir` (the spec file's folder).
+    pub fn load(&self, base_dir: &Path) -> Result<Dataset, DataError> {
+        self.validate()?;
+        match self {
+            DataSpec::WvsJson(s) => wvs::load(s, base_dir),
+            DataSpec::GlobalOpinionQa(s) => global_opinion_qa::load(s, base_dir),
+        }
+    }
+
+    /// What serde cannot say: the groups exist, `eval_only` and `text_from` name some of them,
+    /// someone is left to train, the tolerance is a tolerance. The error names no file; a
+    /// caller that read the spec from one adds it.
+    pub fn validate(&self) -> Result<(), DataError> {
+        let (groups, eval_only, tolerance): (Vec<&String>, _, _) = match self {
+            DataSpec::WvsJson(s) => (s.groups.keys().collect(), &s.eval_only, s.sum_tolerance),
+            DataSpec::GlobalOpinionQa(s) => {
+                (s.groups.iter().collect(), &s.eval_only, s.sum_tolerance)
+            }
+        };
+        let invalid = |message: String, hint: &str| DataError::Spec {
+            path: None,
+            message,
+            hint: hint.to_owned(),
+        };
+        if groups.is_empty() {
+            return Err(invalid(
+                "`groups` is empty".into(),
+                "name at least one group to read",
+            ));
+        }
+        if let DataSpec::GlobalOpinionQa(s) = self {
+            let mut seen = std::collections::HashSet::new();
+            if let Some(twice) = s.groups.iter().find(|g| !seen.insert(*g)) {
+                return Err(invalid(
+                    format!("`groups` names `{twice}` twice"),
+                    "name each country once",
+                ));
+            }
+        }
+        let listing = || {
+            groups
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(stranger) = eval_only.iter().find(|e| !groups.contains(e)) {
+            return Err(invalid(
+                format!(
+                    "`eval_only` names `{stranger}`, which is not among the groups ({})",
+                    listing()
+                ),
+                "list in `eval_only` only groups that `groups` names",
+            ));
+        }
+        if groups.iter().all(|g| eval_only.contains(g)) {
+            return Err(invalid(
+                "every group is `eval_only`, so no group would train".into(),
+                "leave at least one group out of `eval_only`",
+            ));
+        }
+        if let DataSpec::WvsJson(s) = self {
+            if !s.groups.contains_key(&s.text_from) {
+                return Err(invalid(
+                    format!(
+                        "`text_from: {}` is not among the groups ({})",
+                        s.text_from,
+                        listing()
+                    ),
+                    "set `text_from` to the group whose file should supply question and option text",
+                ));
+            }
+        }
+        if !(0.0..1.0).contains(&tolerance) {
+            return Err(invalid(
+                format!("`sum_tolerance: {tolerance}` is outside 0 ≤ t < 1"),
+                "use a small tolerance such as 0.05",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_round_trip_and_have_a_schema_a_pipeline_can_embed() {
+        let spec = DataSpec::WvsJson(WvsSpec {
+            groups: [("US".to_owned(), "US.json".to_owned())].into(),
+            text_from: "US".into(),
+            eval_only: vec![],
+            sum_tolerance: 0.1,
+        });
+        let value = serde_json::to_value(&spec).unwrap();
+        assert_eq!(value["kind"], "wvs_json");
+        assert_eq!(serde_json::from_value::<DataSpec>(value).unwrap(), spec);
+        let schema = serde_json::to_string(&schemars::schema_for!(DataSpec)).unwrap();
+        for word in [
+            "wvs_json",
+            "global_opinion_qa",
+            "text_from",
+            "sum_tolerance",
+        ] {
+            assert!(schema.contains(word), "{word} not in {schema}");
+        }
+    }
+}
