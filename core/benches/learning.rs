@@ -8,6 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use chorus_core::aggregate::{RewardMatrix, Rules};
+use chorus_core::data::Questions;
 use chorus_core::policy::{Adam, MlpPolicy, Net, Policy, RolloutKind};
 use chorus_core::ppo::{self, Batch, PpoConfig};
 use chorus_core::rng::{stream, Rng};
@@ -58,10 +59,12 @@ fn ppo_update(c: &mut Criterion) {
         let net = Net::new(INPUTS, HIDDEN, DEPTH, OPTIONS, INIT_LOG_STD, &mut rng);
         let policy = MlpPolicy::new(net, kind, OPTIONS);
         let bank = QuestionBank {
-            options: OPTIONS,
-            features: (0..BATCH)
-                .map(|_| (0..INPUTS).map(|_| rng.sample(StandardNormal)).collect())
-                .collect(),
+            questions: Questions::with_features(
+                OPTIONS,
+                (0..BATCH)
+                    .map(|_| (0..INPUTS).map(|_| rng.sample(StandardNormal)).collect())
+                    .collect(),
+            ),
             train: Vec::new(),
             eval: Vec::new(),
         };

@@ -181,9 +181,8 @@ pub struct TrainingDiverged {
 /// One group's scorer: its predictions for every question of the bank (computed once).
 #[derive(Debug)]
 pub struct GroupScorer {
-    options: usize,
-    /// Predicted distribution per question, question-major.
-    predicted: Vec<f64>,
+    /// Predicted distribution per question.
+    predicted: Vec<Vec<f64>>,
     shape: RewardShape,
 }
 
@@ -211,9 +210,8 @@ impl GroupScorer {
         let mut adam = Adam::new(&net.trainable(), lr);
         let x = stack(&shard.questions, features);
         let n = shard.questions.len();
-        let target =
-            Tensor::from_slice(&shard.answers.iter().map(|&a| a as f32).collect::<Vec<_>>())
-                .view([n as i64, -1]);
+        let flat: Vec<f32> = shard.answers.iter().flatten().map(|&a| a as f32).collect();
+        let target = Tensor::from_slice(&flat).view([n as i64, -1]);
         let mass = target.sum_dim_intlist(-1, true, DType::Float);
         for epoch in 1..=epochs {
             // Loss −(1/n) Σ_i Σ_k t_ik log p_ik; its gradient in the logits is
@@ -240,33 +238,25 @@ impl GroupScorer {
         let predicted = Vec::<f32>::try_from(head.softmax(-1, DType::Float).flatten(0, -1))
             .expect("f32 predictions");
         GroupScorer {
-            options,
-            predicted: predicted.into_iter().map(f64::from).collect(),
+            predicted: predicted
+                .chunks(options)
+                .map(|p| p.iter().map(|&x| f64::from(x)).collect())
+                .collect(),
             shape,
         }
     }
 
     /// The true distributions of group `g` as its scorer (oracle mode).
-    pub fn oracle(
-        oracle: &Oracle,
-        g: usize,
-        questions: usize,
-        options: usize,
-        shape: RewardShape,
-    ) -> GroupScorer {
+    pub fn oracle(oracle: &Oracle, g: usize, questions: usize, shape: RewardShape) -> GroupScorer {
         let predicted = (0..questions)
-            .flat_map(|q| oracle.distribution(g, q).to_vec())
+            .map(|q| oracle.distribution(g, q).to_vec())
             .collect();
-        GroupScorer {
-            options,
-            predicted,
-            shape,
-        }
+        GroupScorer { predicted, shape }
     }
 
     /// The group's (predicted) distribution on question q.
     pub fn predicted(&self, q: usize) -> &[f64] {
-        &self.predicted[q * self.options..(q + 1) * self.options]
+        &self.predicted[q]
     }
 
     /// Rewards for answers to `questions`.

@@ -4,4 +4,4 @@ mod simulator;
 mod survey;
 
 pub use simulator::SimulatorSpec;
-pub use survey::{GroupInfo, Survey};
+pub use survey::{GroupInfo, QuestionText, Questions, Survey};

@@ -13,7 +13,7 @@ use rand_distr::StandardNormal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{GroupInfo, Survey};
+use super::{GroupInfo, Questions, Survey};
 use crate::rng;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -175,7 +175,7 @@ impl SimulatorSpec {
             .map(|v| {
                 embeddings
                     .iter()
-                    .flat_map(|e| {
+                    .map(|e| {
                         let logits: Vec<f64> = e
                             .chunks(d_n)
                             .map(|opt| {
@@ -191,7 +191,12 @@ impl SimulatorSpec {
             .iter()
             .map(|e| e.iter().map(|&x| x as f32).collect())
             .collect();
-        Survey::new(k_n, features, groups, truth)
+        let questions = Questions {
+            options: vec![k_n; q_n],
+            features,
+            text: vec![None; q_n],
+        };
+        Survey::new(questions, groups, truth)
     }
 }
 
@@ -221,7 +226,7 @@ mod tests {
         let b = spec().generate(5, &names(4), 1);
         assert_eq!(a.distribution(2, 7), b.distribution(2, 7));
         for g in 0..4 {
-            for q in 0..a.questions() {
+            for q in 0..a.len() {
                 let p = a.distribution(g, q);
                 assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
                 assert!(p.iter().all(|&x| x > 0.0));
@@ -238,10 +243,10 @@ mod tests {
     fn minorities_are_further_from_the_majority() {
         let s = spec().generate(11, &names(5), 2);
         let agree = |a: usize, b: usize| {
-            (0..s.questions())
+            (0..s.len())
                 .map(|q| alignment(s.distribution(a, q), s.distribution(b, q)))
                 .sum::<f64>()
-                / s.questions() as f64
+                / s.len() as f64
         };
         let within = (agree(0, 1) + agree(0, 2) + agree(1, 2)) / 3.0;
         let across =

@@ -7,42 +7,90 @@ pub struct GroupInfo {
     pub minority: bool,
 }
 
+/// What a language model reads of a question: its wording and its options' wording.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QuestionText {
+    pub id: String,
+    pub text: String,
+    pub options: Vec<String>,
+}
+
+/// Public knowledge about the questions, index = question.
+#[derive(Debug, Clone, Default)]
+pub struct Questions {
+    /// How many answer options each question has (at least 2; may differ between questions).
+    pub options: Vec<usize>,
+    /// A feature vector per question (the MLP policy's input); empty vectors when the data
+    /// has none (real surveys).
+    pub features: Vec<Vec<f32>>,
+    /// The wording, where the data has it (real surveys; the simulator has none).
+    pub text: Vec<Option<QuestionText>>,
+}
+
+impl Questions {
+    /// Questions known only by features, each with `options` options (no wording).
+    pub fn with_features(options: usize, features: Vec<Vec<f32>>) -> Questions {
+        Questions {
+            options: vec![options; features.len()],
+            text: vec![None; features.len()],
+            features,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.options.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.options.is_empty()
+    }
+
+    /// The one option count of every question, if they share one.
+    pub fn uniform_options(&self) -> Option<usize> {
+        let first = *self.options.first()?;
+        self.options.iter().all(|&k| k == first).then_some(first)
+    }
+
+    /// Whether every question has a non-empty feature vector, all of one length.
+    pub fn has_features(&self) -> bool {
+        let width = self.features.first().map_or(0, Vec::len);
+        width > 0 && self.features.iter().all(|f| f.len() == width)
+    }
+}
+
 /// A question bank with every group's true answer distribution.
 ///
 /// This is the experimenter's full view. The `split` stage cuts it into the public question
 /// bank, per-group private shards and the evaluation oracle; no other stage sees a `Survey`.
 #[derive(Debug, Clone)]
 pub struct Survey {
-    pub options: usize,
-    /// Per question, a public feature vector (the policy's input).
-    pub features: Vec<Vec<f32>>,
+    pub questions: Questions,
     pub groups: Vec<GroupInfo>,
-    /// `truth[g]` holds group g's distributions, question-major: `[q * options + k]`.
-    truth: Vec<Vec<f64>>,
+    /// `truth[g][q]`: group g's distribution over question q's options.
+    truth: Vec<Vec<Vec<f64>>>,
 }
 
 impl Survey {
-    pub fn new(
-        options: usize,
-        features: Vec<Vec<f32>>,
-        groups: Vec<GroupInfo>,
-        truth: Vec<Vec<f64>>,
-    ) -> Self {
-        debug_assert!(truth.iter().all(|t| t.len() == features.len() * options));
+    pub fn new(questions: Questions, groups: Vec<GroupInfo>, truth: Vec<Vec<Vec<f64>>>) -> Self {
+        debug_assert!(truth.iter().all(|t| t.len() == questions.len()
+            && t.iter().zip(&questions.options).all(|(p, &k)| p.len() == k)));
         Survey {
-            options,
-            features,
+            questions,
             groups,
             truth,
         }
     }
 
-    pub fn questions(&self) -> usize {
-        self.features.len()
+    pub fn len(&self) -> usize {
+        self.questions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.questions.is_empty()
     }
 
     /// Group g's answer distribution on question q.
     pub fn distribution(&self, g: usize, q: usize) -> &[f64] {
-        &self.truth[g][q * self.options..(q + 1) * self.options]
+        &self.truth[g][q]
     }
 }

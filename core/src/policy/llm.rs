@@ -348,8 +348,7 @@ mod tests {
 
     fn bank() -> QuestionBank {
         QuestionBank {
-            options: 4,
-            features: vec![Vec::new(); 6],
+            questions: crate::data::Questions::with_features(4, vec![Vec::new(); 6]),
             train: (0..6).collect(),
             eval: Vec::new(),
         }

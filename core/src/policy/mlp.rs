@@ -134,7 +134,7 @@ impl Policy for MlpPolicy {
         questions: &[usize],
         rng: &mut Rng,
     ) -> Result<Rollouts, PolicyError> {
-        let x = stack(questions, &bank.features);
+        let x = stack(questions, &bank.questions.features);
         let acts = self.net.forward(&x);
         let (head, values) = (acts.head(), acts.value().copy());
         let n = questions.len();
@@ -229,7 +229,10 @@ impl Policy for MlpPolicy {
         bank: &QuestionBank,
         questions: &[usize],
     ) -> Result<Vec<Vec<f64>>, PolicyError> {
-        let head = self.net.forward(&stack(questions, &bank.features)).head();
+        let head = self
+            .net
+            .forward(&stack(questions, &bank.questions.features))
+            .head();
         let probs = head.softmax(-1, DType::Float);
         let flat = Vec::<f32>::try_from(probs.flatten(0, -1)).expect("f32 probabilities");
         Ok(flat
@@ -286,6 +289,7 @@ pub(crate) fn autograd_log_prob(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Questions;
     use crate::policy::net::{assert_grad_matches, autograd_forward};
     use tch::Device;
 
@@ -299,10 +303,12 @@ mod tests {
                 let net = Net::new(3, 6, 2, 4, -0.4, &mut rng);
                 let policy = MlpPolicy::new(net, kind, 4);
                 let bank = QuestionBank {
-                    options: 4,
-                    features: (0..5)
-                        .map(|q| (0..3).map(|f| ((q * 3 + f) as f32).sin()).collect())
-                        .collect(),
+                    questions: Questions::with_features(
+                        4,
+                        (0..5)
+                            .map(|q| (0..3).map(|f| ((q * 3 + f) as f32).sin()).collect())
+                            .collect(),
+                    ),
                     train: Vec::new(),
                     eval: Vec::new(),
                 };

@@ -407,6 +407,7 @@ mod tests {
     /// whitened advantages, returns, permuted minibatch) agrees with the textbook objective.
     #[test]
     fn a_full_batch_step_matches_autograd() {
+        use crate::data::Questions;
         use crate::policy::net::{assert_grad_matches, autograd_forward};
         use crate::policy::{autograd_log_prob, MlpPolicy, Net, RolloutKind};
         use crate::stage::QuestionBank;
@@ -417,10 +418,12 @@ mod tests {
             // Away from its reference, so the KL penalty is not zero.
             let _ = policy.net.params().shallow_clone().g_add_scalar_(0.05);
             let bank = QuestionBank {
-                options: 4,
-                features: (0..16)
-                    .map(|q| (0..3).map(|f| ((q * 5 + f) as f32 * 0.7).cos()).collect())
-                    .collect(),
+                questions: Questions::with_features(
+                    4,
+                    (0..16)
+                        .map(|q| (0..3).map(|f| ((q * 5 + f) as f32 * 0.7).cos()).collect())
+                        .collect(),
+                ),
                 train: Vec::new(),
                 eval: Vec::new(),
             };

@@ -212,7 +212,7 @@ impl EvaluateStage {
 
 /// A fixed reference policy's answer distribution on question q.
 fn reference_on(policy: ReferencePolicy, split: &Split, q: usize) -> Vec<f64> {
-    let k = split.bank.options;
+    let k = split.bank.questions.options[q];
     match policy {
         ReferencePolicy::Uniform => vec![1.0 / k as f64; k],
         ReferencePolicy::PopulationMean => {
@@ -233,7 +233,7 @@ impl Stage for EvaluateStage {
         let questions: Vec<usize> = match self.params.on {
             Questions::Eval => split.bank.eval.clone(),
             Questions::Train => split.bank.train.clone(),
-            Questions::All => (0..split.bank.features.len()).collect(),
+            Questions::All => (0..split.bank.questions.len()).collect(),
         };
         let (name, policy): (String, Vec<Vec<f64>>) = match (self.params.policy, inputs.policy()) {
             (Some(reference), _) => (

@@ -162,13 +162,21 @@ impl PolicyState {
 impl Stage for PolicyParams {
     fn run(&self, ctx: &Context<'_>, inputs: &Inputs<'_>) -> Result<Artifact, StageError> {
         let bank = &inputs.split()?.bank;
+        let questions = &bank.questions;
+        let options = match (questions.has_features(), questions.uniform_options()) {
+            (true, Some(k)) => k,
+            _ => {
+                return Err(StageError(
+                    "the MLP policy reads question features and answers with one option count, which this dataset does not have; give the policy a language model (`model:`)".to_owned(),
+                ))
+            }
+        };
         let mut rng = ctx.rng(&["init"]);
-        let inputs_dim = bank.features.first().map_or(0, Vec::len);
         let net = Net::new(
-            inputs_dim,
+            questions.features[0].len(),
             self.hidden as usize,
             self.depth as usize,
-            bank.options,
+            options,
             self.init_log_std,
             &mut rng,
         );
@@ -176,7 +184,7 @@ impl Stage for PolicyParams {
             Some(pre) => Some(pre.fit(&net, inputs.split()?, &mut ctx.rng(&["pretrain"]))?),
             None => None,
         };
-        let policy = MlpPolicy::new(net, self.rollout, bank.options);
+        let policy = MlpPolicy::new(net, self.rollout, options);
         let adam = Adam::new(&policy.trainable(), 3e-4);
         Ok(Artifact::Policy(Arc::new(Mutex::new(PolicyState {
             policy: Box::new(policy),
@@ -191,7 +199,7 @@ impl Pretrain {
     /// Fits `net` to the target distribution on the training questions, noised from `rng`.
     fn fit(&self, net: &Net, split: &Split, rng: &mut Rng) -> Result<PretrainStats, StageError> {
         let bank = &split.bank;
-        let k = bank.options;
+        let k = net.shape().outputs;
         let weights: Vec<f64> = if self.target == POPULATION_MEAN {
             split.groups.iter().map(|g| g.population).collect()
         } else {
@@ -219,7 +227,7 @@ impl Pretrain {
         }
         let n = bank.train.len() as i64;
         let targets = Tensor::from_slice(&targets).view([n, k as i64]);
-        let x = stack(&bank.train, &bank.features);
+        let x = stack(&bank.train, &bank.questions.features);
         pretrain(net, &x, &targets, self.epochs, self.lr).map_err(|e| {
             StageError(format!(
                 "pre-training diverged ({e}); lower `pretrain.lr` (now {})",

@@ -52,18 +52,19 @@ impl Stage for RewardModelConfig {
         let split = inputs.split()?;
         let names = split.group_names();
         let bank = &split.bank;
+        let features = &bank.questions.features;
         let diverged = |e: crate::reward::TrainingDiverged| StageError(e.to_string());
         let scorers = match (self.source, &self.fedavg) {
             (Source::Oracle, _) => ctx.per_group(&names, |g| {
                 Ok(GroupScorer::oracle(
                     &split.oracle,
                     g,
-                    bank.features.len(),
-                    bank.options,
+                    bank.questions.len(),
                     self.reward,
                 ))
             })?,
             (Source::Model, fedavg) => {
+                let options = model_options(bank)?;
                 let shared = match fedavg {
                     Some(fed) => Some(Mutex::new(federate(ctx, split, &names, self, fed)?)),
                     None => None,
@@ -72,20 +73,15 @@ impl Stage for RewardModelConfig {
                     let net = match &shared {
                         Some(shared) => copy_of(shared)?,
                         None => GroupScorer::init(
-                            &bank.features,
-                            bank.options,
+                            features,
+                            options,
                             self,
                             &mut ctx.rng(&["group", &names[g]]),
                         ),
                     };
-                    GroupScorer::fit(&net, &split.shards[g], &bank.features, self.epochs, self.lr)
+                    GroupScorer::fit(&net, &split.shards[g], features, self.epochs, self.lr)
                         .map_err(diverged)?;
-                    Ok(GroupScorer::from_net(
-                        &net,
-                        &bank.features,
-                        bank.options,
-                        self.reward,
-                    ))
+                    Ok(GroupScorer::from_net(&net, features, options, self.reward))
                 })?
             }
         };
@@ -122,8 +118,13 @@ fn federate(
     fed: &FedAvg,
 ) -> Result<Net, StageError> {
     let bank = &split.bank;
-    let mut shared =
-        GroupScorer::init(&bank.features, bank.options, cfg, &mut ctx.rng(&["fedavg"]));
+    let features = &bank.questions.features;
+    let mut shared = GroupScorer::init(
+        features,
+        model_options(bank)?,
+        cfg,
+        &mut ctx.rng(&["fedavg"]),
+    );
     let weights: Vec<f64> = split
         .shards
         .iter()
@@ -133,19 +134,24 @@ fn federate(
         let broadcast = Mutex::new(shared);
         let local = ctx.per_group(names, |g| {
             let net = copy_of(&broadcast)?;
-            GroupScorer::fit(
-                &net,
-                &split.shards[g],
-                &bank.features,
-                fed.local_epochs,
-                cfg.lr,
-            )
-            .map_err(|e| StageError(format!("FedAvg round {round}: {e}")))?;
+            GroupScorer::fit(&net, &split.shards[g], features, fed.local_epochs, cfg.lr)
+                .map_err(|e| StageError(format!("FedAvg round {round}: {e}")))?;
             Ok(net)
         })?;
         shared = average(&local, &weights);
     }
     Ok(shared)
+}
+
+/// The option count of a learned reward model, which predicts from question features with one
+/// output per option: the data must have features and one option count.
+fn model_options(bank: &super::QuestionBank) -> Result<usize, StageError> {
+    match (bank.questions.has_features(), bank.questions.uniform_options()) {
+        (true, Some(k)) => Ok(k),
+        _ => Err(StageError(
+            "`source: model` learns from question features with one option count, which this dataset does not have; use `source: oracle`".to_owned(),
+        )),
+    }
 }
 
 /// A group's own copy of the shared model (libtorch tensors may move between threads but not

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Artifact, Context, Inputs, Stage, StageError};
-use crate::data::{GroupInfo, Survey};
+use crate::data::{GroupInfo, Questions, Survey};
 use crate::spec::DataSpec;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -63,11 +63,10 @@ impl SplitParams {
     }
 }
 
-/// Public: the questions' features and which are for training or evaluation.
+/// Public: the questions and which are for training or evaluation.
 #[derive(Debug)]
 pub struct QuestionBank {
-    pub options: usize,
-    pub features: Vec<Vec<f32>>,
+    pub questions: Questions,
     pub train: Vec<usize>,
     pub eval: Vec<usize>,
 }
@@ -76,8 +75,8 @@ pub struct QuestionBank {
 #[derive(Debug)]
 pub struct GroupShard {
     pub questions: Vec<usize>,
-    /// Empirical distributions, question-major, aligned with `questions`.
-    pub answers: Vec<f64>,
+    /// Answer shares per question, aligned with `questions`.
+    pub answers: Vec<Vec<f64>>,
 }
 
 /// The true distributions: the experimenter's yardstick, never a training signal.
@@ -111,7 +110,7 @@ impl Stage for SplitParams {
         let survey = match &p.data {
             DataSpec::Simulator(sim) => sim.generate(p.seed, &names, p.groups.minorities as usize),
         };
-        let q_n = survey.questions();
+        let q_n = survey.len();
         if q_n < 2 {
             return Err(StageError(format!(
                 "the dataset has {q_n} question(s); holding out evaluation questions needs at least 2"
@@ -124,7 +123,6 @@ impl Stage for SplitParams {
         let mut train = order[n_eval..].to_vec();
         eval.sort_unstable();
         train.sort_unstable();
-        let k = survey.options;
         let take = (train.len() as f64 * self.coverage).round() as usize;
         let shards = ctx.per_group(&names, |g| {
             if take == 0 {
@@ -139,21 +137,25 @@ impl Stage for SplitParams {
             questions.shuffle(&mut rng);
             questions.truncate(take);
             questions.sort_unstable();
-            let mut answers = Vec::with_capacity(questions.len() * k);
+            let mut answers = Vec::with_capacity(questions.len());
             for &q in &questions {
                 let p = survey.distribution(g, q);
-                let mut counts = vec![0u32; k];
+                let mut counts = vec![0u32; p.len()];
                 for _ in 0..self.respondents {
                     counts[sample(p, rng.random())] += 1;
                 }
-                answers.extend(counts.iter().map(|&c| c as f64 / self.respondents as f64));
+                answers.push(
+                    counts
+                        .iter()
+                        .map(|&c| c as f64 / self.respondents as f64)
+                        .collect(),
+                );
             }
             Ok(GroupShard { questions, answers })
         })?;
         Ok(Artifact::Split(Arc::new(Split {
             bank: QuestionBank {
-                options: k,
-                features: survey.features.clone(),
+                questions: survey.questions.clone(),
                 train,
                 eval,
             },
