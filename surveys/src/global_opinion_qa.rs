@@ -20,8 +20,12 @@
 //!   drops that country from the row otherwise (`conflicting_spellings`).
 //! - Then for each requested country the row lists: `too_few_options` (fewer than two),
 //!   `invalid_share` (not a finite number ≥ 0), `share_count_mismatch` (a different number of
-//!   shares than options), `sum_out_of_tolerance`; within the tolerance the shares are
-//!   renormalised and counted.
+//!   shares than options), `too_little_answered` (the shares sum below `min_answered`, 0.5
+//!   by default: too few respondents chose a listed option), `sum_above_one` (above
+//!   1 + `max_excess`, 1.05 by default: more than rounding). In between the shares are
+//!   divided by their sum, the distribution among those who chose a listed option, and
+//!   counted as renormalised: over substantive answers below a sum of 0.95, as a rounding
+//!   correction otherwise.
 //! - Across countries as for every reader: a row is kept only if every requested country is
 //!   listed in it and valid (`not_in_every_group`, `dropped_in_another_group`), and no other
 //!   such row has the same question and options (`duplicate_text`: the same question asked
@@ -150,7 +154,7 @@ pub(crate) fn load(spec: &GlobalOpinionQaSpec, base_dir: &Path) -> Result<Datase
                     let c = r.countries.iter().find(|c| &c.name == g)?;
                     Some(Entry {
                         id: Some(row_id(r.number)),
-                        outcome: check(r, c, spec.sum_tolerance),
+                        outcome: check(r, c, spec.min_answered, spec.max_excess),
                     })
                 })
                 .collect(),
@@ -174,7 +178,8 @@ pub(crate) fn load(spec: &GlobalOpinionQaSpec, base_dir: &Path) -> Result<Datase
     }
     let report = Report {
         kind: "global_opinion_qa".into(),
-        sum_tolerance: spec.sum_tolerance,
+        min_answered: spec.min_answered,
+        max_excess: spec.max_excess,
         questions: joined.questions.len(),
         options: join::option_range(&joined.questions),
         groups: joined.reports,
@@ -275,7 +280,7 @@ fn read_row(
 }
 
 /// The per-country rules, in the order of the module documentation.
-fn check(row: &Row, c: &Country, tolerance: f64) -> Result<Answer, DropReason> {
+fn check(row: &Row, c: &Country, min_answered: f64, max_excess: f64) -> Result<Answer, DropReason> {
     if c.conflict {
         return Err(DropReason::ConflictingSpellings);
     }
@@ -294,7 +299,7 @@ fn check(row: &Row, c: &Country, tolerance: f64) -> Result<Answer, DropReason> {
     if shares.len() != row.options.len() {
         return Err(DropReason::ShareCountMismatch);
     }
-    let normalised = shares::normalise(shares, tolerance)?;
+    let normalised = shares::normalise(shares, min_answered, max_excess)?;
     let mut repairs = Vec::new();
     if c.renamed {
         repairs.push(Repair::SpellingNormalised);
@@ -305,6 +310,7 @@ fn check(row: &Row, c: &Country, tolerance: f64) -> Result<Answer, DropReason> {
     Ok(Answer {
         shares: normalised.shares,
         renormalised: normalised.renormalised,
+        substantive: normalised.substantive,
         repairs,
     })
 }

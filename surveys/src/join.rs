@@ -12,6 +12,8 @@ pub(crate) struct Answer {
     /// In option order, summing to 1.
     pub shares: Vec<f64>,
     pub renormalised: bool,
+    /// Renormalised over substantive answers (the sum was well below 1), not for rounding.
+    pub substantive: bool,
     pub repairs: Vec<Repair>,
 }
 
@@ -107,6 +109,7 @@ pub(crate) fn join(candidates: Vec<Question>, groups: Vec<GroupEntries>) -> Join
                 (None, Ok(a)) => {
                     report.kept += 1;
                     report.renormalised += usize::from(a.renormalised);
+                    report.renormalised_substantive += usize::from(a.substantive);
                     for r in &a.repairs {
                         *report.repaired.entry(*r).or_default() += 1;
                     }

@@ -1,9 +1,17 @@
-//! What reading a dataset did: per group, how many questions were found, kept, renormalised,
-//! repaired and dropped (and by which rule), plus rows that did not parse and dataset-wide
-//! notes. `chorus data inspect` prints it; a run can record it beside its numbers.
+//! What reading a dataset did: per group, how many questions were found, kept, renormalised
+//! (over substantive answers, or by a rounding correction), repaired and dropped (and by which
+//! rule), plus rows that did not parse and dataset-wide notes. `chorus data inspect` prints it;
+//! a run can record it beside its numbers.
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
+
+/// A kept question whose listed shares summed further than this below 1 was renormalised over
+/// substantive answers (respondents who chose no listed option, like "don't know", left out);
+/// within it of 1, either side, the renormalisation was a rounding correction. Only the
+/// report's split depends on it; which questions are kept depends on the spec's
+/// `min_answered` and `max_excess`.
+pub const ROUNDING: f64 = 0.05;
 
 /// Why a question was dropped for a group. A dropped question counts once, under the first
 /// reason that applies, in the order its reader documents.
@@ -28,8 +36,12 @@ pub enum DropReason {
     DistributionMismatch,
     /// GlobalOpinionQA: a country has a different number of shares than the row has options.
     ShareCountMismatch,
-    /// The shares sum further from 1 than the spec's `sum_tolerance`.
-    SumOutOfTolerance,
+    /// The listed shares sum below the spec's `min_answered`: too few respondents chose a
+    /// listed option for their distribution to stand for the group.
+    TooLittleAnswered,
+    /// The listed shares sum above 1 + the spec's `max_excess`: more than rounding, so the
+    /// numbers are wrong.
+    SumAboveOne,
     /// WVS: the shares are exactly another requested group's for the same id, so at least one
     /// file holds a copy of the other's entry (the shared US file holds the JP entries for
     /// Q177–Q195, Japanese text included), and which one is the real answer is unknowable.
@@ -67,7 +79,10 @@ impl DropReason {
             DropReason::ConflictingSpellings => {
                 "two spellings of the country in one row with different shares".into()
             }
-            DropReason::SumOutOfTolerance => "shares sum too far from 1".into(),
+            DropReason::TooLittleAnswered => {
+                "listed shares sum below `min_answered`: too few chose a listed option".into()
+            }
+            DropReason::SumAboveOne => "listed shares sum above 1 + `max_excess`".into(),
             DropReason::IdenticalToAnotherGroup => {
                 "shares identical to another group's (a copied entry)".into()
             }
@@ -96,7 +111,8 @@ impl fmt::Display for DropReason {
             DropReason::DistributionMismatch => "distribution_mismatch",
             DropReason::ShareCountMismatch => "share_count_mismatch",
             DropReason::ConflictingSpellings => "conflicting_spellings",
-            DropReason::SumOutOfTolerance => "sum_out_of_tolerance",
+            DropReason::TooLittleAnswered => "too_little_answered",
+            DropReason::SumAboveOne => "sum_above_one",
             DropReason::IdenticalToAnotherGroup => "identical_to_another_group",
             DropReason::NotInEveryGroup => "not_in_every_group",
             DropReason::DroppedInAnotherGroup => "dropped_in_another_group",
@@ -164,6 +180,10 @@ pub struct GroupReport {
     pub kept: usize,
     /// Kept questions whose shares did not sum to 1 and were divided by their sum.
     pub renormalised: usize,
+    /// Of those, the ones whose shares summed below 1 − [`ROUNDING`]: renormalised over
+    /// substantive answers (the respondents who chose a listed option). The rest,
+    /// [`GroupReport::renormalised_rounding`], were rounding corrections.
+    pub renormalised_substantive: usize,
     /// Kept questions that needed a repair, by repair (a question may count under several).
     pub repaired: BTreeMap<Repair, usize>,
     /// Dropped questions by the first reason that applied.
@@ -173,6 +193,11 @@ pub struct GroupReport {
 impl GroupReport {
     pub fn dropped_total(&self) -> usize {
         self.dropped.values().sum()
+    }
+
+    /// Kept questions renormalised because their shares summed within [`ROUNDING`] of 1.
+    pub fn renormalised_rounding(&self) -> usize {
+        self.renormalised - self.renormalised_substantive
     }
 }
 
@@ -191,8 +216,10 @@ pub struct SkippedRow {
 pub struct Report {
     /// The spec's kind (`wvs_json`, `global_opinion_qa`).
     pub kind: String,
-    /// The spec's tolerance on the sum of a question's shares.
-    pub sum_tolerance: f64,
+    /// The spec's smallest accepted sum of a question's listed shares.
+    pub min_answered: f64,
+    /// The spec's allowance for a sum above 1.
+    pub max_excess: f64,
     /// Questions in the dataset.
     pub questions: usize,
     /// Smallest and largest option count among them (absent without questions).
@@ -219,11 +246,13 @@ impl fmt::Display for Report {
         };
         writeln!(
             f,
-            "{}: {} questions kept for {} groups{options}; shares within {} of 1 are renormalised",
+            "{}: {} questions kept for {} groups{options}; shares summing to between {} and \
+             1 + {} are divided by their sum",
             self.kind,
             self.questions,
             self.groups.len(),
-            self.sum_tolerance
+            self.min_answered,
+            self.max_excess
         )?;
         let files: Vec<_> = self.groups.iter().map(|g| &g.file).collect();
         if files.windows(2).all(|w| w[0] == w[1]) {
@@ -287,8 +316,45 @@ impl fmt::Display for Report {
                 (r.to_string(), r.describe().to_owned(), counts)
             })
             .collect();
-        let width = dropped.iter().chain(&repaired).map(|r| r.0.len()).max();
+        let renormalised: Vec<Row> = if self.groups.iter().any(|g| g.renormalised > 0) {
+            vec![
+                (
+                    "over_substantive_answers".into(),
+                    format!(
+                        "sum below {}: divided among those who chose a listed option",
+                        1.0 - ROUNDING
+                    ),
+                    self.groups
+                        .iter()
+                        .map(|g| g.renormalised_substantive)
+                        .collect(),
+                ),
+                (
+                    "rounding".into(),
+                    format!("sum within {ROUNDING} of 1"),
+                    self.groups
+                        .iter()
+                        .map(GroupReport::renormalised_rounding)
+                        .collect(),
+                ),
+            ]
+        } else {
+            Vec::new()
+        };
+        let width = dropped
+            .iter()
+            .chain(&repaired)
+            .chain(&renormalised)
+            .map(|r| r.0.len())
+            .max();
         let width = width.unwrap_or(0);
+        table(
+            f,
+            "renormalised, among kept questions",
+            &names,
+            &renormalised,
+            width,
+        )?;
         table(
             f,
             "dropped, by the first rule that applies",

@@ -32,9 +32,17 @@ pub struct WvsSpec {
     /// Groups that are evaluated but never train; a subset of `groups`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub eval_only: Vec<String>,
-    /// How far a question's shares may sum from 1 and still be renormalised (0 ≤ t < 1).
-    #[serde(default = "default_tolerance")]
-    pub sum_tolerance: f64,
+    /// The smallest sum of a question's listed shares that is accepted (0 < m ≤ 1). The rest
+    /// answered none of the listed options ("don't know", no answer); within
+    /// [`min_answered`, 1 + `max_excess`] the shares are divided by their sum, the distribution
+    /// among those who chose a listed option. Below it, too few did for their distribution to
+    /// stand for the group: `too_little_answered`.
+    #[serde(default = "default_min_answered")]
+    pub min_answered: f64,
+    /// How far above 1 the sum of a question's listed shares may go (rounding) before the
+    /// numbers are taken as wrong (0 ≤ e < 1): `sum_above_one`.
+    #[serde(default = "default_max_excess")]
+    pub max_excess: f64,
 }
 
 /// `kind: global_opinion_qa`.
@@ -49,18 +57,37 @@ pub struct GlobalOpinionQaSpec {
     /// Groups that are evaluated but never train; a subset of `groups`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub eval_only: Vec<String>,
-    /// How far a question's shares may sum from 1 and still be renormalised (0 ≤ t < 1).
-    #[serde(default = "default_tolerance")]
-    pub sum_tolerance: f64,
+    /// The smallest sum of a question's listed shares that is accepted (0 < m ≤ 1). The rest
+    /// answered none of the listed options ("don't know", no answer); within
+    /// [`min_answered`, 1 + `max_excess`] the shares are divided by their sum, the distribution
+    /// among those who chose a listed option. Below it, too few did for their distribution to
+    /// stand for the group: `too_little_answered`.
+    #[serde(default = "default_min_answered")]
+    pub min_answered: f64,
+    /// How far above 1 the sum of a question's listed shares may go (rounding) before the
+    /// numbers are taken as wrong (0 ≤ e < 1): `sum_above_one`.
+    #[serde(default = "default_max_excess")]
+    pub max_excess: f64,
 }
 
-/// Two-decimal shares over up to 8 options round to within 0.04 of their true sum, and a few
-/// percent of "don't know" beyond that is common; a larger gap means a sizeable part of the
-/// population, or of the scale, is missing from the listed options.
-pub const DEFAULT_SUM_TOLERANCE: f64 = 0.05;
+/// Half the respondents: below it, the distribution over the listed options describes a
+/// minority of the group. Shares of non-substantive answers ("don't know", no answer) are not
+/// among a question's options, and in the World Values Survey they reach 44% (Japan); the
+/// survey-alignment literature (Santurkar et al. 2023, OpinionQA; Durmus et al. 2023,
+/// GlobalOpinionQA) compares models with the distribution over the substantive options, i.e.
+/// renormalised over those who chose one.
+pub const DEFAULT_MIN_ANSWERED: f64 = 0.5;
 
-fn default_tolerance() -> f64 {
-    DEFAULT_SUM_TOLERANCE
+/// Two-decimal shares over up to 8 options round to within 0.04 of their true sum; a sum
+/// further above 1 cannot come from rounding (overlapping options, a typo).
+pub const DEFAULT_MAX_EXCESS: f64 = 0.05;
+
+fn default_min_answered() -> f64 {
+    DEFAULT_MIN_ANSWERED
+}
+
+fn default_max_excess() -> f64 {
+    DEFAULT_MAX_EXCESS
 }
 
 impl DataSpec {
@@ -74,15 +101,14 @@ impl DataSpec {
     }
 
     /// What serde cannot say: the groups exist, `eval_only` and `text_from` name some of them,
-    /// someone is left to train, the tolerance is a tolerance. The error names no file; a
-    /// caller that read the spec from one adds it.
+    /// someone is left to train, the bounds on a question's share sum are bounds. The error
+    /// names no file; a caller that read the spec from one adds it.
     pub fn validate(&self) -> Result<(), DataError> {
-        let (groups, eval_only, tolerance): (Vec<&String>, _, _) = match self {
-            DataSpec::WvsJson(s) => (s.groups.keys().collect(), &s.eval_only, s.sum_tolerance),
-            DataSpec::GlobalOpinionQa(s) => {
-                (s.groups.iter().collect(), &s.eval_only, s.sum_tolerance)
-            }
+        let (groups, eval_only): (Vec<&String>, _) = match self {
+            DataSpec::WvsJson(s) => (s.groups.keys().collect(), &s.eval_only),
+            DataSpec::GlobalOpinionQa(s) => (s.groups.iter().collect(), &s.eval_only),
         };
+        let (min_answered, max_excess) = self.sum_bounds();
         let invalid = |message: String, hint: &str| DataError::Spec {
             path: None,
             message,
@@ -137,13 +163,30 @@ impl DataSpec {
                 ));
             }
         }
-        if !(0.0..1.0).contains(&tolerance) {
+        // Written so that NaN fails too.
+        if !(min_answered > 0.0 && min_answered <= 1.0) {
             return Err(invalid(
-                format!("`sum_tolerance: {tolerance}` is outside 0 ≤ t < 1"),
-                "use a small tolerance such as 0.05",
+                format!("`min_answered: {min_answered}` is outside 0 < m ≤ 1"),
+                "use the smallest share of respondents who chose a listed option that still \
+                 stands for the group, such as 0.5",
+            ));
+        }
+        if !(0.0..1.0).contains(&max_excess) {
+            return Err(invalid(
+                format!("`max_excess: {max_excess}` is outside 0 ≤ e < 1"),
+                "use a small rounding allowance such as 0.05",
             ));
         }
         Ok(())
+    }
+
+    /// `(min_answered, max_excess)`: a question's listed shares are accepted when their sum
+    /// lies in [min_answered, 1 + max_excess].
+    pub fn sum_bounds(&self) -> (f64, f64) {
+        match self {
+            DataSpec::WvsJson(s) => (s.min_answered, s.max_excess),
+            DataSpec::GlobalOpinionQa(s) => (s.min_answered, s.max_excess),
+        }
     }
 }
 
@@ -157,7 +200,8 @@ mod tests {
             groups: [("US".to_owned(), "US.json".to_owned())].into(),
             text_from: "US".into(),
             eval_only: vec![],
-            sum_tolerance: 0.1,
+            min_answered: 0.8,
+            max_excess: 0.1,
         });
         let value = serde_json::to_value(&spec).unwrap();
         assert_eq!(value["kind"], "wvs_json");
@@ -167,7 +211,8 @@ mod tests {
             "wvs_json",
             "global_opinion_qa",
             "text_from",
-            "sum_tolerance",
+            "min_answered",
+            "max_excess",
         ] {
             assert!(schema.contains(word), "{word} not in {schema}");
         }

@@ -71,8 +71,9 @@ pub fn read(path: &Path) -> Result<SpecFile, DataError> {
         };
         invalid(
             message,
-            "a data spec is `kind: wvs_json` with groups, text_from, eval_only, sum_tolerance, \
-             or `kind: global_opinion_qa` with path, groups, eval_only, sum_tolerance",
+            "a data spec is `kind: wvs_json` with groups, text_from, eval_only, min_answered, \
+             max_excess, or `kind: global_opinion_qa` with path, groups, eval_only, \
+             min_answered, max_excess",
         )
     })?;
     spec.validate().map_err(|e| match e {

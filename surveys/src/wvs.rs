@@ -28,9 +28,18 @@
 //! 8. `distribution_mismatch`: the distribution's keys are not the option numbers. A key with
 //!    no option and a share of exactly 0 is removed first (`zero_share_key_removed`); any other
 //!    extra key, or an option without a share, drops the entry (no share is invented).
-//! 9. `sum_out_of_tolerance`: the shares sum further than `sum_tolerance` from 1; within it,
-//!    they are divided by their sum and the question counts as `renormalised`.
-//! 10. `identical_to_another_group`: another requested group's file has the same id with
+//! 9. `too_little_answered`: the shares sum below `min_answered` (default 0.5): too few
+//!    respondents chose a listed option for their distribution to stand for the group. The
+//!    rest answered "don't know", refused or gave no answer, which are not among the options.
+//! 10. `sum_above_one`: the shares sum above 1 + `max_excess` (`max_excess` defaults to
+//!     0.05), more than rounding can add: the numbers are wrong.
+//!
+//!     Between the two the shares are divided by their sum, the distribution among those who
+//!     chose a listed option (as OpinionQA and GlobalOpinionQA compare models with survey
+//!     answers), and the question counts as `renormalised`: over substantive answers when the
+//!     sum was below 0.95 (Japan's often are, 0.56–0.94), as a rounding correction otherwise;
+//!     the report gives both counts.
+//! 11. `identical_to_another_group`: another requested group's file has the same id with
 //!     exactly the same shares (key by key). Real answers of two countries agreeing to every
 //!     published digit is far less likely than a copied entry (the shared US file holds the
 //!     JP entries for Q177–Q195 verbatim), and which file is right is unknowable, so every
@@ -112,7 +121,7 @@ pub(crate) fn load(spec: &WvsSpec, base_dir: &Path) -> Result<Dataset, DataError
                         };
                         identical.entry(pair).or_default().insert(id);
                     }
-                    let checked = check(e, is_text, spec.sum_tolerance);
+                    let checked = check(e, is_text, spec.min_answered, spec.max_excess);
                     if twins.is_empty() {
                         checked
                     } else {
@@ -162,7 +171,8 @@ pub(crate) fn load(spec: &WvsSpec, base_dir: &Path) -> Result<Dataset, DataError
         .collect();
     let mut report = Report {
         kind: "wvs_json".into(),
-        sum_tolerance: spec.sum_tolerance,
+        min_answered: spec.min_answered,
+        max_excess: spec.max_excess,
         questions: joined.questions.len(),
         options: join::option_range(&joined.questions),
         groups: joined.reports,
@@ -304,8 +314,13 @@ fn field_text(e: &Value, field: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
-/// Rules 3–9 of the module documentation, for one entry that has a unique id.
-fn check(e: &Value, is_text: bool, tolerance: f64) -> Result<Checked, DropReason> {
+/// Rules 3–10 of the module documentation, for one entry that has a unique id.
+fn check(
+    e: &Value,
+    is_text: bool,
+    min_answered: f64,
+    max_excess: f64,
+) -> Result<Checked, DropReason> {
     let options: Vec<&str> = e
         .get("options")
         .and_then(Value::as_array)
@@ -365,7 +380,7 @@ fn check(e: &Value, is_text: bool, tolerance: f64) -> Result<Checked, DropReason
     }
     let raw: Vec<f64> = by_number.values().copied().collect();
     let most_common_agrees = most_common_agrees(e.get("most_common_response"), &raw);
-    let normalised = shares::normalise(raw, tolerance)?;
+    let normalised = shares::normalise(raw, min_answered, max_excess)?;
 
     let mut sorted = numbered;
     sorted.sort_unstable_by_key(|&(n, _, _)| n);
@@ -373,6 +388,7 @@ fn check(e: &Value, is_text: bool, tolerance: f64) -> Result<Checked, DropReason
         answer: Answer {
             shares: normalised.shares,
             renormalised: normalised.renormalised,
+            substantive: normalised.substantive,
             repairs,
         },
         options: sorted.into_iter().map(|(_, t, _)| t.to_owned()).collect(),

@@ -164,11 +164,11 @@ mod tests {
     #[test]
     fn a_spec_becomes_json() {
         let text = "kind: wvs_json\ngroups: {US: a/US.json, CN: 'b.json'}\ntext_from: US\n\
-                    eval_only: [CN]\nsum_tolerance: 0.1\nn: 3\nyes: true\nnothing: ~\nquoted: '3'\n";
+                    eval_only: [CN]\nmax_excess: 0.1\nn: 3\nyes: true\nnothing: ~\nquoted: '3'\n";
         assert_eq!(
             to_json(text).unwrap(),
             json!({"kind": "wvs_json", "groups": {"US": "a/US.json", "CN": "b.json"},
-                   "text_from": "US", "eval_only": ["CN"], "sum_tolerance": 0.1, "n": 3,
+                   "text_from": "US", "eval_only": ["CN"], "max_excess": 0.1, "n": 3,
                    "yes": true, "nothing": null, "quoted": "3"})
         );
     }

@@ -2,7 +2,9 @@
 //! there is one) and says how to fix it.
 use std::path::{Path, PathBuf};
 
-use chorus_surveys::spec::{GlobalOpinionQaSpec, WvsSpec, DEFAULT_SUM_TOLERANCE};
+use chorus_surveys::spec::{
+    GlobalOpinionQaSpec, WvsSpec, DEFAULT_MAX_EXCESS, DEFAULT_MIN_ANSWERED,
+};
 use chorus_surveys::spec_file::{self, SpecFile};
 use chorus_surveys::DataSpec;
 
@@ -18,7 +20,8 @@ fn wvs(groups: &[(&str, &str)], text_from: &str, eval_only: &[&str]) -> DataSpec
             .collect(),
         text_from: text_from.into(),
         eval_only: eval_only.iter().map(|s| s.to_string()).collect(),
-        sum_tolerance: DEFAULT_SUM_TOLERANCE,
+        min_answered: DEFAULT_MIN_ANSWERED,
+        max_excess: DEFAULT_MAX_EXCESS,
     })
 }
 
@@ -131,7 +134,8 @@ fn a_missing_csv_column_is_named_with_the_header_found() {
         path: "g.csv".into(),
         groups: vec!["Britain".into()],
         eval_only: vec![],
-        sum_tolerance: DEFAULT_SUM_TOLERANCE,
+        min_answered: DEFAULT_MIN_ANSWERED,
+        max_excess: DEFAULT_MAX_EXCESS,
     });
     let e = error(&spec, dir.path());
     assert_has(
@@ -186,9 +190,62 @@ fn spec_files_report_unknown_kinds_and_fields_with_where() {
         &["neither a data spec (a top-level `kind:`) nor a pipeline with a `data:` mapping"],
     );
     let e = spec_file_error(
-        "kind: wvs_json\ngroups: {US: US.json}\ntext_from: US\nsum_tolerance: 1.5\n",
+        "kind: wvs_json\ngroups: {US: US.json}\ntext_from: US\nsum_tolerance: 0.05\n",
     );
-    assert_has(&e, &["`sum_tolerance: 1.5` is outside 0 ≤ t < 1"]);
+    assert_has(
+        &e,
+        &[
+            "unknown field `sum_tolerance`",
+            "with groups, text_from, eval_only, min_answered, max_excess",
+        ],
+    );
+}
+
+#[test]
+fn the_bounds_on_a_share_sum_are_checked_and_name_their_field() {
+    let bad = [
+        ("min_answered: 0", "`min_answered: 0` is outside 0 < m ≤ 1"),
+        (
+            "min_answered: 1.2",
+            "`min_answered: 1.2` is outside 0 < m ≤ 1",
+        ),
+        (
+            "min_answered: -0.5",
+            "`min_answered: -0.5` is outside 0 < m ≤ 1",
+        ),
+        ("max_excess: 1", "`max_excess: 1` is outside 0 ≤ e < 1"),
+        (
+            "max_excess: -0.01",
+            "`max_excess: -0.01` is outside 0 ≤ e < 1",
+        ),
+    ];
+    for (line, want) in bad {
+        let e = spec_file_error(&format!(
+            "kind: global_opinion_qa\npath: g.csv\ngroups: [A]\n{line}\n"
+        ));
+        assert_has(&e, &[want, "hint: use "]);
+    }
+    // The ends that are allowed, and the defaults when the fields are left out.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.yaml");
+    std::fs::write(
+        &path,
+        "kind: wvs_json\ngroups: {US: US.json}\ntext_from: US\nmin_answered: 1\nmax_excess: 0\n",
+    )
+    .unwrap();
+    let SpecFile::Data(spec) = spec_file::read(&path).unwrap() else {
+        panic!("a data spec")
+    };
+    assert_eq!(spec.sum_bounds(), (1.0, 0.0));
+    std::fs::write(
+        &path,
+        "kind: wvs_json\ngroups: {US: US.json}\ntext_from: US\n",
+    )
+    .unwrap();
+    let SpecFile::Data(spec) = spec_file::read(&path).unwrap() else {
+        panic!("a data spec")
+    };
+    assert_eq!(spec.sum_bounds(), (0.5, 0.05));
 }
 
 #[test]
@@ -204,7 +261,8 @@ fn spec_files_hold_a_spec_alone_or_as_a_pipeline_data_section() {
         path: "g.csv".into(),
         groups: vec!["Britain".into(), "Germany".into()],
         eval_only: vec!["Germany".into()],
-        sum_tolerance: DEFAULT_SUM_TOLERANCE,
+        min_answered: DEFAULT_MIN_ANSWERED,
+        max_excess: DEFAULT_MAX_EXCESS,
     });
     assert_eq!(
         spec_file::read(&alone).unwrap(),

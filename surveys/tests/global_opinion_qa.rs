@@ -4,7 +4,7 @@
 //! present.
 use std::path::{Path, PathBuf};
 
-use chorus_surveys::spec::{GlobalOpinionQaSpec, DEFAULT_SUM_TOLERANCE};
+use chorus_surveys::spec::{GlobalOpinionQaSpec, DEFAULT_MAX_EXCESS, DEFAULT_MIN_ANSWERED};
 use chorus_surveys::{DataSpec, Dataset, DropReason, Repair};
 
 fn dir() -> PathBuf {
@@ -16,7 +16,8 @@ fn spec(groups: &[&str]) -> DataSpec {
         path: "global_opinion_qa.csv".into(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         eval_only: vec![],
-        sum_tolerance: DEFAULT_SUM_TOLERANCE,
+        min_answered: DEFAULT_MIN_ANSWERED,
+        max_excess: DEFAULT_MAX_EXCESS,
     })
 }
 
@@ -39,11 +40,14 @@ fn question<'a>(d: &'a Dataset, id: &str) -> Option<(usize, &'a chorus_surveys::
 fn each_country_is_counted_as_kept_or_under_one_reason() {
     let d = load();
     let ids: Vec<&str> = d.questions.iter().map(|q| q.id.as_str()).collect();
-    assert_eq!(ids, ["row-1", "row-2", "row-3", "row-4", "row-13"]);
+    assert_eq!(
+        ids,
+        ["row-1", "row-2", "row-3", "row-4", "row-13", "row-18"]
+    );
     let b = d.report.group("Britain").unwrap();
     let g = d.report.group("Germany").unwrap();
-    assert_eq!((b.found, b.kept, b.renormalised), (13, 5, 1));
-    assert_eq!((g.found, g.kept, g.renormalised), (12, 5, 1));
+    assert_eq!((b.found, b.kept, b.renormalised), (15, 6, 2));
+    assert_eq!((g.found, g.kept, g.renormalised), (14, 6, 2));
     assert_eq!(b.found, b.kept + b.dropped_total());
     assert_eq!(g.found, g.kept + g.dropped_total());
 }
@@ -65,7 +69,7 @@ fn options_in_both_quote_styles_with_escapes_are_read_as_python_would() {
 }
 
 #[test]
-fn shares_near_one_are_renormalised() {
+fn shares_near_one_or_well_below_are_renormalised_and_told_apart() {
     let d = load();
     let (i, _) = question(&d, "row-2").unwrap();
     let germany = &d.groups[1].distributions[i];
@@ -74,6 +78,21 @@ fn shares_near_one_are_renormalised() {
     }
     let (i, _) = question(&d, "row-13").unwrap();
     assert!((d.groups[0].distributions[i][0] - 0.48 / 0.98).abs() < 1e-12);
+    // Row 18: Britain's 0.6 and 0.3 leave a tenth outside the options, renormalised over
+    // substantive answers; Germany's 0.55 and 0.4 sum to exactly 0.95, still rounding.
+    let (i, _) = question(&d, "row-18").unwrap();
+    assert!((d.groups[0].distributions[i][0] - 0.6 / 0.9).abs() < 1e-12);
+    assert!((d.groups[1].distributions[i][0] - 0.55 / 0.95).abs() < 1e-12);
+    let b = d.report.group("Britain").unwrap();
+    let g = d.report.group("Germany").unwrap();
+    assert_eq!(
+        (b.renormalised_substantive, b.renormalised_rounding()),
+        (1, 1)
+    );
+    assert_eq!(
+        (g.renormalised_substantive, g.renormalised_rounding()),
+        (0, 2)
+    );
 }
 
 #[test]
@@ -105,18 +124,21 @@ fn a_country_with_a_different_number_of_shares_than_options_is_dropped() {
 }
 
 #[test]
-fn shares_far_from_one_drop_the_row() {
+fn too_little_answered_or_a_sum_above_one_drops_the_row() {
     let d = load();
-    assert_eq!(dropped(&d, "Britain", DropReason::SumOutOfTolerance), 1); // row 7
+    assert_eq!(dropped(&d, "Britain", DropReason::TooLittleAnswered), 1); // row 7
+    assert_eq!(dropped(&d, "Germany", DropReason::SumAboveOne), 1); // row 19
+    assert!(question(&d, "row-7").is_none() && question(&d, "row-19").is_none());
 }
 
 #[test]
 fn a_country_not_asked_drops_the_row_for_the_others() {
     let d = load();
     assert_eq!(dropped(&d, "Britain", DropReason::NotInEveryGroup), 1); // row 10
-                                                                        // Rows 5 and 7 are dropped in Britain, row 6 and 12 in Germany.
+
+    // Rows 5 and 7 are dropped in Britain, rows 6, 12 and 19 in Germany.
     assert_eq!(dropped(&d, "Germany", DropReason::DroppedInAnotherGroup), 2);
-    assert_eq!(dropped(&d, "Britain", DropReason::DroppedInAnotherGroup), 2);
+    assert_eq!(dropped(&d, "Britain", DropReason::DroppedInAnotherGroup), 3);
 }
 
 #[test]
@@ -201,7 +223,7 @@ fn countries_never_asked_together_are_an_error() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("no row of"), "{e}");
-    assert!(e.contains("Germany in 12, France in 1"), "{e}");
+    assert!(e.contains("Germany in 14, France in 1"), "{e}");
 }
 
 /// The published CSV (github.com/anthropics, Hugging Face `Anthropic/llm_global_opinions`)
@@ -222,7 +244,8 @@ fn shared_global_opinions_csv_loads_when_present() {
         path: path.display().to_string(),
         groups: vec!["Britain".into(), "Germany".into()],
         eval_only: vec![],
-        sum_tolerance: DEFAULT_SUM_TOLERANCE,
+        min_answered: DEFAULT_MIN_ANSWERED,
+        max_excess: DEFAULT_MAX_EXCESS,
     });
     let d = spec.load(Path::new("/")).expect("the shared CSV loads");
     println!("{}", d.report);

@@ -6,7 +6,7 @@ from the Rust code: it reads the raw JSON with Python's own parser and applies t
 rules in their documented order. Run it by hand when a rule changes:
 
     python3 surveys/tests/independent_check.py --dir ../shared/data/wvs7 --groups CN,JP,US --text-from US
-    python3 surveys/tests/independent_check.py --dir ../shared/data/wvs7 --groups CN,JP,US --text-from US --tolerance 0.15
+    python3 surveys/tests/independent_check.py --dir ../shared/data/wvs7 --groups CN,JP,US --text-from US --min-answered 0.8
     python3 surveys/tests/independent_check.py --dir ../shared/data/wvs7 --groups CN,JP --text-from JP
     python3 surveys/tests/independent_check.py --dir surveys/tests/fixtures/wvs/rules --groups A,B --text-from A
 """
@@ -26,8 +26,15 @@ def is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def per_group(e, duplicated, is_text, tolerance):
-    """Rules 1-9: (reason, None) or ('ok', info)."""
+# A kept sum further than this below 1 counts as renormalised over substantive answers (people
+# who chose none of the listed options left out); closer, as a rounding correction.
+ROUNDING = 0.05
+# Float slack: a sum written as exactly a bound counts as inside it.
+EXACT = 1e-9
+
+
+def per_group(e, duplicated, is_text, min_answered, max_excess):
+    """Rules 1-10: (reason, None) or ('ok', info)."""
     if not isinstance(e, dict) or not isinstance(e.get("id"), str) or not e["id"].strip():
         return "missing_field(id)", None
     if e["id"] in duplicated:
@@ -70,12 +77,15 @@ def per_group(e, duplicated, is_text, tolerance):
     if set(shares) != set(numbers):
         return "distribution_mismatch", None
     total = sum(shares.values())
-    if abs(total - 1) > tolerance + 1e-9:
-        return "sum_out_of_tolerance", None
+    if total < min_answered - EXACT:
+        return "too_little_answered", None
+    if total > 1 + max_excess + EXACT:
+        return "sum_above_one", None
     options_sorted = tuple(t for _, t in sorted(zip(numbers, texts)))
     return "ok", {
         "k": len(numbers),
-        "renormalised": abs(total - 1) > 1e-9,
+        "renormalised": abs(total - 1) > EXACT,
+        "substantive": total < 1 - ROUNDING - EXACT,
         "repairs": repairs,
         "shares": shares,
         "most_common": e.get("most_common_response"),
@@ -88,12 +98,13 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--groups", required=True)
     ap.add_argument("--text-from", required=True)
-    ap.add_argument("--tolerance", type=float, default=0.05)
+    ap.add_argument("--min-answered", type=float, default=0.5)
+    ap.add_argument("--max-excess", type=float, default=0.05)
     args = ap.parse_args()
     groups = args.groups.split(",")
     examples = {g: json.load(open(f"{args.dir}/{g}.json"))["examples"] for g in groups}
 
-    # Raw shares by id, for rule 10 (identical to another group's).
+    # Raw shares by id, for rule 11 (identical to another group's).
     raw = {g: collections.defaultdict(list) for g in groups}
     for g in groups:
         for e in examples[g]:
@@ -107,7 +118,9 @@ def main():
         duplicated = {i for i, n in ids.items() if n > 1}
         out = []
         for e in examples[g]:
-            reason, info = per_group(e, duplicated, g == args.text_from, args.tolerance)
+            reason, info = per_group(
+                e, duplicated, g == args.text_from, args.min_answered, args.max_excess
+            )
             i = e.get("id") if isinstance(e, dict) and isinstance(e.get("id"), str) else None
             if i and i not in duplicated and isinstance(e.get("distribution"), dict):
                 d = e["distribution"]
@@ -137,7 +150,7 @@ def main():
 
     for g in groups:
         dropped, repaired = collections.Counter(), collections.Counter()
-        kept = renormalised = disagree = absent = 0
+        kept = renormalised = substantive = disagree = absent = 0
         for i, reason, info in results[g]:
             if reason == "ok":
                 reason = cross(i) or ("duplicate_text" if i in ambiguous else "ok")
@@ -146,6 +159,7 @@ def main():
                 continue
             kept += 1
             renormalised += info["renormalised"]
+            substantive += info["substantive"]
             repaired.update(info["repairs"])
             m = info["most_common"]
             if m is None:
@@ -153,12 +167,18 @@ def main():
             elif not (re.fullmatch(r"\d+", str(m)) and info["shares"].get(int(m)) == max(info["shares"].values())):
                 disagree += 1
         assert len(results[g]) == kept + sum(dropped.values())
-        print(f"{g}: found {len(results[g])}, kept {kept}, renormalised {renormalised}")
+        print(
+            f"{g}: found {len(results[g])}, kept {kept}, renormalised {renormalised} "
+            f"(over substantive answers {substantive}, rounding {renormalised - substantive})"
+        )
         print(f"  dropped {dict(sorted(dropped.items()))}")
         print(f"  repaired {dict(sorted(repaired.items()))}")
         print(f"  most_common_response disagrees {disagree}, absent {absent}")
     kept_ids = [i for i in joinable if i not in ambiguous]
     print(f"kept ids ({len(kept_ids)}): {', '.join(kept_ids)}")
+    ks = [valid[args.text_from][i][1]["k"] for i in kept_ids]
+    if ks:
+        print(f"options per kept question: {min(ks)} to {max(ks)}")
     for pair, ids in sorted(identical.items()):
         print(f"identical shares {pair}: {len(ids)}")
 

@@ -2,7 +2,7 @@
 //! question ids name the anomaly they carry. A supplies the text; B is the other group.
 use std::path::PathBuf;
 
-use chorus_surveys::spec::{WvsSpec, DEFAULT_SUM_TOLERANCE};
+use chorus_surveys::spec::{WvsSpec, DEFAULT_MAX_EXCESS, DEFAULT_MIN_ANSWERED};
 use chorus_surveys::{DataSpec, Dataset, DropReason, Repair};
 
 fn load() -> Dataset {
@@ -12,7 +12,8 @@ fn load() -> Dataset {
             .into(),
         text_from: "A".into(),
         eval_only: vec!["B".into()],
-        sum_tolerance: DEFAULT_SUM_TOLERANCE,
+        min_answered: DEFAULT_MIN_ANSWERED,
+        max_excess: DEFAULT_MAX_EXCESS,
     });
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wvs/rules");
     spec.load(&dir).expect("the fixture loads")
@@ -37,14 +38,15 @@ fn every_entry_is_counted_once_as_kept_or_under_one_reason() {
     let d = load();
     let a = d.report.group("A").unwrap();
     let b = d.report.group("B").unwrap();
-    assert_eq!((a.found, a.kept, a.dropped_total()), (21, 5, 16));
-    assert_eq!((b.found, b.kept, b.dropped_total()), (23, 5, 18));
+    assert_eq!((a.found, a.kept, a.dropped_total()), (22, 6, 16));
+    assert_eq!((b.found, b.kept, b.dropped_total()), (24, 6, 18));
     let ids: Vec<&str> = d.questions.iter().map(|q| q.id.as_str()).collect();
     assert_eq!(
         ids,
         [
             "clean",
             "renormalised",
+            "mostly_answered",
             "unspaced",
             "reordered",
             "zero_share_extra_key"
@@ -59,22 +61,35 @@ fn every_entry_is_counted_once_as_kept_or_under_one_reason() {
 }
 
 #[test]
-fn shares_within_the_tolerance_are_renormalised_and_counted() {
+fn shares_summing_near_one_are_renormalised_as_rounding() {
     let d = load();
     let q = kept(&d, "renormalised").expect("kept");
     let a = &d.groups[0].distributions[q];
     assert!((a[0] - 0.5 / 0.97).abs() < 1e-12 && (a[1] - 0.47 / 0.97).abs() < 1e-12);
-    assert_eq!(d.report.group("A").unwrap().renormalised, 1);
-    assert_eq!(d.report.group("B").unwrap().renormalised, 0);
     let clean = kept(&d, "clean").unwrap();
     assert_eq!(d.groups[0].distributions[clean], [0.6, 0.4]);
 }
 
 #[test]
-fn shares_beyond_the_tolerance_drop_the_question_either_way() {
+fn shares_summing_well_below_one_are_renormalised_over_substantive_answers() {
     let d = load();
-    assert!(kept(&d, "sum_too_low").is_none() && kept(&d, "sum_too_high").is_none());
-    assert_eq!(dropped(&d, "A", DropReason::SumOutOfTolerance), 2);
+    // 0.5 and 0.3: a fifth chose no listed option; the rest split 5:3.
+    let q = kept(&d, "mostly_answered").expect("kept");
+    let a = &d.groups[0].distributions[q];
+    assert!((a[0] - 0.625).abs() < 1e-12 && (a[1] - 0.375).abs() < 1e-12);
+    let (ra, rb) = (d.report.group("A").unwrap(), d.report.group("B").unwrap());
+    assert_eq!((ra.renormalised, ra.renormalised_substantive), (2, 1));
+    assert_eq!(ra.renormalised_rounding(), 1);
+    assert_eq!((rb.renormalised, rb.renormalised_substantive), (0, 0));
+}
+
+#[test]
+fn too_little_answered_or_a_sum_above_one_plus_max_excess_drops_the_question() {
+    let d = load();
+    // 0.49 < 0.5, and 1.06 > 1.05.
+    assert!(kept(&d, "too_little_answered").is_none() && kept(&d, "sum_above_one").is_none());
+    assert_eq!(dropped(&d, "A", DropReason::TooLittleAnswered), 1);
+    assert_eq!(dropped(&d, "A", DropReason::SumAboveOne), 1);
 }
 
 #[test]
@@ -200,7 +215,7 @@ fn most_common_response_is_not_read_but_its_disagreements_are_noted() {
         note.contains("other than the largest share in A 1"),
         "{note}"
     );
-    assert!(note.contains("absent in A 3, B 5"), "{note}");
+    assert!(note.contains("absent in A 3, B 6"), "{note}");
 }
 
 #[test]
@@ -225,11 +240,17 @@ fn the_report_prints_as_a_table() {
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
     for line in [
-        "wvs_json: 5 questions kept for 2 groups, 2 to 3 options; shares within 0.05 of 1 are renormalised",
+        "wvs_json: 6 questions kept for 2 groups, 2 to 3 options; shares summing to between 0.5 and 1 + 0.05 are divided by their sum",
         "group found kept renormalised dropped",
-        "A 21 5 1 16",
-        "B* 23 5 0 18",
+        "A 22 6 2 16",
+        "B* 24 6 0 18",
         "(* evaluated only, never trained on)",
+        "renormalised, among kept questions:",
+        "A B*",
+        "over_substantive_answers 1 0 sum below 0.95: divided among those who chose a listed option",
+        "rounding 1 0 sum within 0.05 of 1",
+        "too_little_answered 1 0 listed shares sum below `min_answered`: too few chose a listed option",
+        "sum_above_one 1 0 listed shares sum above 1 + `max_excess`",
         "missing_field(question_text) 1 0 `question_text` missing, empty or of the wrong type",
         "duplicate_id 0 2 the id occurs more than once in the file",
         "options_reordered 1 0 options listed out of numeric order, sorted",
