@@ -10,7 +10,7 @@ use chorus_core::spec::{load, Override};
 
 fn main() -> anyhow::Result<()> {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/quickstart.yaml");
-    let overrides: Vec<Override> = vec!["data.simulator.minority_shift=4"
+    let overrides: Vec<Override> = vec!["data.minority_shift=4"
         .parse()
         .map_err(anyhow::Error::msg)?];
     let loaded = load(&file, &overrides)?;

@@ -22,18 +22,18 @@ use tempfile::TempDir;
 /// Line map (1-based; columns count from 1 at the first character of the line):
 ///
 /// ```text
-///  1 name: quickstart          14 groups:                    27     needs: [split]
-///  2 seed: 7                   15   count: 6                  28     params:
-///  3 output: runs              16   minorities: 1             29       policy: uniform
+///  1 name: quickstart          14   groups:                  27     needs: [split]
+///  2 seed: 7                   15     count: 6                28     params:
+///  3 output: runs              16     minorities: 1           29       policy: uniform
 ///  4                           17                             30
 ///  5 data:                     18 stages:                     31   - id: majority
-///  6   simulator:              19   - id: split               32     kind: evaluate
-///  7     questions: 200        20     kind: split             33     needs: [split]
-///  8     options: 4            21     params:                 34     params:
-///  9     features: 8           22       eval_fraction: 0.2    35       policy: population_mean
-/// 10     heterogeneity: 0.5    23       respondents: 100
-/// 11     minority_shift: 2.0   24
-/// 12     minority_share: 0.1   25   - id: uniform
+///  6   kind: simulator         19   - id: split               32     kind: evaluate
+///  7   questions: 200          20     kind: split             33     needs: [split]
+///  8   options: 4              21     params:                 34     params:
+///  9   features: 8             22       eval_fraction: 0.2    35       policy: population_mean
+/// 10   heterogeneity: 0.5      23       respondents: 100
+/// 11   minority_shift: 2.0     24
+/// 12   minority_share: 0.1     25   - id: uniform
 /// 13                           26     kind: evaluate
 /// ```
 const BASE: &str = "\
@@ -42,17 +42,17 @@ seed: 7
 output: runs
 
 data:
-  simulator:
-    questions: 200
-    options: 4
-    features: 8
-    heterogeneity: 0.5
-    minority_shift: 2.0
-    minority_share: 0.1
+  kind: simulator
+  questions: 200
+  options: 4
+  features: 8
+  heterogeneity: 0.5
+  minority_shift: 2.0
+  minority_share: 0.1
 
-groups:
-  count: 6
-  minorities: 1
+  groups:
+    count: 6
+    minorities: 1
 
 stages:
   - id: split
@@ -577,10 +577,10 @@ fn syntax_error_points_at_the_offending_character() {
 /// A key indented one space too little is invisible in most editors; it must be located.
 #[test]
 fn misindented_key_points_at_the_key() {
-    // Line 16 ` minorities: 1`: the key starts at column 2.
-    let dir = dir_with(edit(&[("  minorities: 1\n", " minorities: 1\n")]));
+    // Line 16 `   minorities: 1`: the key starts at column 4.
+    let dir = dir_with(edit(&[("    minorities: 1\n", "   minorities: 1\n")]));
     let stderr = reject(dir.path(), &[]);
-    assert_diag(&stderr, "pipeline.yaml:16:2", &["YAML syntax error"], &[]);
+    assert_diag(&stderr, "pipeline.yaml:16:4", &["YAML syntax error"], &[]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -644,8 +644,8 @@ fn wrong_type_points_at_the_value() {
     let stderr = reject(dir.path(), &[]);
     assert_diag(
         &stderr,
-        "pipeline.yaml:7:16",
-        &["data.simulator.questions", "many"],
+        "pipeline.yaml:7:14",
+        &["data.questions", "many"],
         &["type"],
     );
 }
@@ -782,8 +782,8 @@ fn zero_groups_is_rejected() {
     let stderr = reject(dir.path(), &[]);
     assert_diag(
         &stderr,
-        "pipeline.yaml:15:10",
-        &["`groups.count` must be at least 1"],
+        "pipeline.yaml:15:12",
+        &["`data.groups.count` must be at least 1"],
         &["count"],
     );
 }
@@ -795,8 +795,8 @@ fn negative_groups_is_a_located_type_error() {
     let stderr = reject(dir.path(), &[]);
     assert_diag(
         &stderr,
-        "pipeline.yaml:15:10",
-        &["groups.count", "-2"],
+        "pipeline.yaml:15:12",
+        &["data.groups.count", "-2"],
         &["type"],
     );
 }
@@ -809,7 +809,7 @@ fn zero_options_is_rejected() {
     let stderr = reject(dir.path(), &[]);
     assert_diag(
         &stderr,
-        "pipeline.yaml:8:14",
+        "pipeline.yaml:8:12",
         &["`options` is 0", "at least 2"],
         &[],
     );
@@ -822,8 +822,8 @@ fn negative_options_is_a_located_type_error() {
     let stderr = reject(dir.path(), &[]);
     assert_diag(
         &stderr,
-        "pipeline.yaml:8:14",
-        &["data.simulator.options", "-4"],
+        "pipeline.yaml:8:12",
+        &["data.options", "-4"],
         &["type"],
     );
 }

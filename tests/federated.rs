@@ -10,9 +10,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_chorus");
 const LOOP: &str = "name: fed
 seed: 3
 rounds: 60
-data:
-  simulator: {questions: 80, options: 4, features: 4, minority_shift: 2.5}
-groups: {count: 4, minorities: 1}
+data: {kind: simulator, questions: 80, options: 4, features: 4, minority_shift: 2.5, groups: {count: 4, minorities: 1}}
 stages:
   - {id: split, kind: split}
   - {id: reward_model, kind: reward_model, needs: [split], params: {epochs: 50}}
@@ -213,7 +211,7 @@ fn loop_bad_inputs_are_clear_errors() {
         (
             "groups: {count: 4, minorities: 1}",
             "groups: {count: 0}",
-            &["groups.count"],
+            &["data.groups.count"],
         ),
         ("options: 4,", "options: 1,", &["at least 2 options"]),
         (
@@ -234,17 +232,17 @@ fn loop_bad_inputs_are_clear_errors() {
         (
             "hidden: 16}",
             "hidden: 16, pretrain: {target: US}}",
-            &["fed.yaml:10:", "`US`", "population_mean", "g0, g1, g2, g3"],
+            &["fed.yaml:8:", "`US`", "population_mean", "g0, g1, g2, g3"],
         ),
         (
             "hidden: 16}",
             "hidden: 16, pretrain: {target: g0, noise: -1}}",
-            &["fed.yaml:10:", "noise"],
+            &["fed.yaml:8:", "noise"],
         ),
         (
             "hidden: 16}",
             "hidden: 16, pretrain: {target: g0, lr: 0}}",
-            &["fed.yaml:10:", "lr"],
+            &["fed.yaml:8:", "lr"],
         ),
     ];
     for (from, to, expect) in cases {
@@ -500,12 +498,9 @@ fn sizes_that_cannot_fit_are_refused_up_front() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/paper.yaml");
     let out = tmp.path().join("out");
     for (set, knob) in [
-        (
-            "data.simulator.questions=100000000",
-            "data.simulator.questions",
-        ),
+        ("data.questions=100000000", "data.questions"),
         ("rollout.batch=1000000000", "rollout.batch"),
-        ("data.simulator.options=1000000", "data.simulator.options"),
+        ("data.options=1000000", "data.options"),
     ] {
         let start = Instant::now();
         // A 16 GiB cap, so the test means the same on a machine with more memory.

@@ -182,7 +182,7 @@ fn a_grid_that_cannot_fit_in_parallel_is_refused() {
     std::fs::write(dir.join("base.yaml"), grid_cli::base(30, 10)).unwrap();
     std::fs::write(
         dir.join("big.yaml"),
-        "name: big\nbase: base.yaml\noutput: out\nparallel: 2\naxes:\n  data.simulator.questions: [2500000]\n  seed: [1, 2]\n",
+        "name: big\nbase: base.yaml\noutput: out\nparallel: 2\naxes:\n  data.questions: [2500000]\n  seed: [1, 2]\n",
     )
     .unwrap();
     // Each cell needs at least 2.5e6 × 4 options × (4 features + 2 × 4 groups) × 8 B = 0.89 GiB

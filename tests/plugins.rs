@@ -16,9 +16,7 @@ const LOOP: &str = "name: plug
 seed: 5
 rounds: 12
 plugins: PLUGINS
-data:
-  simulator: {questions: 60, options: 4, features: 4, minority_shift: 2.5}
-groups: {count: 4, minorities: 1}
+data: {kind: simulator, questions: 60, options: 4, features: 4, minority_shift: 2.5, groups: {count: 4, minorities: 1}}
 stages:
   - {id: split, kind: split}
   - {id: reward_model, kind: reward_model, needs: [split], params: {epochs: 30}}

@@ -14,9 +14,7 @@ const LOOP: &str = "name: plug
 seed: 3
 rounds: 4
 plugins: PLUGINS
-data:
-  simulator: {questions: 40, options: 4, features: 4, minority_shift: 2.5}
-groups: {count: 4, minorities: 1}
+data: {kind: simulator, questions: 40, options: 4, features: 4, minority_shift: 2.5, groups: {count: 4, minorities: 1}}
 stages:
   - {id: split, kind: split}
   - {id: reward_model, kind: reward_model, needs: [split], params: {epochs: 5}}

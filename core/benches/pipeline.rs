@@ -27,8 +27,8 @@ const LAYERS: usize = 100;
 fn pipeline_text(trailing: &str) -> String {
     let mut text = String::from(
         "name: bench\nseed: 7\noutput: runs\n\
-         data:\n  simulator:\n    questions: 200\n    options: 4\n    features: 8\n\
-         groups:\n  count: 6\n  minorities: 1\n\
+         data:\n  kind: simulator\n  questions: 200\n  options: 4\n  features: 8\n\
+         \x20 groups:\n    count: 6\n    minorities: 1\n\
          stages:\n  - id: split\n    kind: split\n    params:\n      eval_fraction: 0.2\n      respondents: 100\n",
     );
     for i in 1..STAGES {

@@ -109,6 +109,12 @@ pub fn pipeline_hash(loaded: &Loaded) -> String {
         hasher.update(lib.sha256());
         hasher.update([0]);
     }
+    // A real survey's files, by content: the same pipeline on edited data is another run.
+    let base = loaded.file.parent().unwrap_or(std::path::Path::new(""));
+    for file in loaded.pipeline.data.files(base) {
+        hasher.update(std::fs::read(&file).unwrap_or_default());
+        hasher.update([0]);
+    }
     hasher.update(canonical(&pipeline));
     let digest = hasher.finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -552,9 +558,7 @@ mod tests {
     const BASE: &str = "name: a
 seed: 1
 output: runs
-data:
-  simulator: {questions: 20, options: 3}
-groups: {count: 2}
+data: {kind: simulator, questions: 20, options: 3, groups: {count: 2}}
 rounds: 2
 stages:
   - {id: split, kind: split, params: {eval_fraction: 0.2, respondents: 50}}

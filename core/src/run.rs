@@ -207,6 +207,7 @@ fn run_phase(
             .collect();
         let ctx = Context {
             pipeline: &loaded.pipeline,
+            base: loaded.file.parent().unwrap_or(std::path::Path::new("")),
             stage: &node.id,
             round: (phase == Phase::Loop).then_some(round),
             previous: earlier[members[l]]

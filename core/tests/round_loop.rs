@@ -10,8 +10,7 @@ const LOOPED: &str = "
 name: looped
 seed: 4
 rounds: 5
-data: {simulator: {questions: 40}}
-groups: {count: 3, minorities: 1}
+data: {kind: simulator, questions: 40, groups: {count: 3, minorities: 1}}
 stages:
   - {id: split, kind: split}
   - {id: final, kind: evaluate, needs: [split, tick]}

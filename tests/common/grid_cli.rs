@@ -32,9 +32,7 @@ pub fn base(rounds: u32, eval_every: u32) -> String {
         "name: fed
 seed: 1
 rounds: {rounds}
-data:
-  simulator: {{questions: 60, options: 4, features: 4, minority_shift: 2.5}}
-groups: {{count: 4, minorities: 1}}
+data: {{kind: simulator, questions: 60, options: 4, features: 4, minority_shift: 2.5, groups: {{count: 4, minorities: 1}}}}
 stages:
   - {{id: split, kind: split}}
   - {{id: reward_model, kind: reward_model, needs: [split], params: {{epochs: 30}}}}

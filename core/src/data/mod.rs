@@ -1,7 +1,10 @@
-//! Datasets in one shape: questions with K options, and each group's answer distribution.
-//! The simulator produces it today; real survey loaders (WVS, GlobalOpinionQA) produce the same.
+//! Datasets in one shape: questions with their options (and features or wording), and each
+//! group's answer distribution. The simulator generates one; real surveys (WVS,
+//! GlobalOpinionQA, read by chorus-surveys) load into the same.
 mod simulator;
+mod source;
 mod survey;
 
-pub use simulator::SimulatorSpec;
+pub use simulator::{GroupsSpec, SimulatorSpec};
+pub use source::DataSpec;
 pub use survey::{GroupInfo, QuestionText, Questions, Survey};

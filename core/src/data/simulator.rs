@@ -15,10 +15,84 @@ use serde::{Deserialize, Serialize};
 
 use super::{GroupInfo, Questions, Survey};
 use crate::rng;
+use crate::spec::is_name;
+
+/// How many groups there are and which of them are minorities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsSpec {
+    /// Number of groups (at least 1).
+    pub count: u32,
+    /// How many of the groups (the last ones) are minorities: small population, distant values.
+    #[serde(default)]
+    pub minorities: u32,
+    /// Optional names, one per group; default `g0, g1, …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<String>>,
+}
+
+impl GroupsSpec {
+    /// Group names in order, generated when the file gives none.
+    pub fn resolved_names(&self) -> Vec<String> {
+        match &self.names {
+            Some(names) => names.clone(),
+            None => (0..self.count).map(|g| format!("g{g}")).collect(),
+        }
+    }
+
+    /// (field under `groups`, message, hint) for each problem.
+    fn problems(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        let mut err = |field: &str, message: String, hint: &str| {
+            out.push((format!("groups.{field}"), message, hint.to_owned()))
+        };
+        if self.count == 0 {
+            err(
+                "count",
+                "`data.groups.count` must be at least 1".into(),
+                "set `count: 2` or more to compare groups",
+            );
+        }
+        if self.minorities > self.count {
+            err(
+                "minorities",
+                format!("{} minorities among {} groups", self.minorities, self.count),
+                "minorities are a subset of the groups: lower `minorities` or raise `count`",
+            );
+        }
+        if let Some(names) = &self.names {
+            if names.len() != self.count as usize {
+                err(
+                    "names",
+                    format!("{} names for {} groups", names.len(), self.count),
+                    "give one name per group, or drop `names` to get g0, g1, …",
+                );
+            }
+            for (i, n) in names.iter().enumerate() {
+                if names[..i].contains(n) {
+                    err(
+                        &format!("names[{i}]"),
+                        format!("group name `{n}` appears twice"),
+                        "give every group its own name",
+                    );
+                } else if !is_name(n) {
+                    err(
+                        &format!("names[{i}]"),
+                        format!("`{n}` is not a usable group name"),
+                        "use letters, digits, `-`, `_` and `.` only",
+                    );
+                }
+            }
+        }
+        out
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimulatorSpec {
+    /// The simulated groups (countries, demographics).
+    pub groups: GroupsSpec,
     /// Number of survey questions (≥ 1).
     #[serde(default = "d_questions")]
     pub questions: u32,
@@ -65,8 +139,21 @@ fn d_minority_share() -> f64 {
 }
 
 impl SimulatorSpec {
-    /// Out-of-range settings as (field, message).
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    /// Out-of-range settings as (field, message, hint).
+    pub fn problems(&self) -> Vec<(String, String, String)> {
+        let mut out = self.groups.problems();
+        out.extend(self.ranges().into_iter().map(|(field, why)| {
+            (
+                field.to_owned(),
+                why,
+                "see schemas/pipeline.schema.json for the valid range".to_owned(),
+            )
+        }));
+        out
+    }
+
+    /// Knobs out of range as (field, message).
+    fn ranges(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if self.questions == 0 {
             out.push(("questions", "`questions` must be at least 1".to_owned()));
@@ -109,8 +196,10 @@ impl SimulatorSpec {
         out
     }
 
-    /// Draws the survey for `names` groups, the last `minorities` of them minorities.
-    pub fn generate(&self, seed: u64, names: &[String], minorities: usize) -> Survey {
+    /// Draws the survey of its groups, the last `groups.minorities` of them minorities.
+    pub fn generate(&self, seed: u64) -> Survey {
+        let names = self.groups.resolved_names();
+        let minorities = self.groups.minorities as usize;
         let (q_n, k_n, d_n) = (
             self.questions as usize,
             self.options as usize,
@@ -212,18 +301,17 @@ mod tests {
     use super::*;
     use crate::metric::alignment;
 
-    fn spec() -> SimulatorSpec {
-        serde_json::from_str("{}").unwrap()
-    }
-
-    fn names(n: usize) -> Vec<String> {
-        (0..n).map(|g| format!("g{g}")).collect()
+    fn spec(count: u32, minorities: u32) -> SimulatorSpec {
+        serde_json::from_value(serde_json::json!({
+            "groups": {"count": count, "minorities": minorities}
+        }))
+        .unwrap()
     }
 
     #[test]
     fn same_seed_same_survey_and_valid_distributions() {
-        let a = spec().generate(5, &names(4), 1);
-        let b = spec().generate(5, &names(4), 1);
+        let a = spec(4, 1).generate(5);
+        let b = spec(4, 1).generate(5);
         assert_eq!(a.distribution(2, 7), b.distribution(2, 7));
         for g in 0..4 {
             for q in 0..a.len() {
@@ -241,7 +329,7 @@ mod tests {
     /// among themselves, or minority-protection experiments measure nothing.
     #[test]
     fn minorities_are_further_from_the_majority() {
-        let s = spec().generate(11, &names(5), 2);
+        let s = spec(5, 2).generate(11);
         let agree = |a: usize, b: usize| {
             (0..s.len())
                 .map(|q| alignment(s.distribution(a, q), s.distribution(b, q)))
@@ -260,9 +348,9 @@ mod tests {
 
     #[test]
     fn zero_heterogeneity_makes_majority_groups_identical() {
-        let mut sp = spec();
+        let mut sp = spec(3, 0);
         sp.heterogeneity = 0.0;
-        let s = sp.generate(3, &names(3), 0);
+        let s = sp.generate(3);
         assert_eq!(s.distribution(0, 4), s.distribution(2, 4));
     }
 }

@@ -40,7 +40,7 @@ struct GridFile {
     #[schemars(range(min = 1))]
     parallel: Option<usize>,
     /// Override keys (what `-s KEY=VALUE` takes: `seed`, `aggregate.rule`,
-    /// `data.simulator.minority_shift`) and the values each sweeps: a list, or
+    /// `data.minority_shift`) and the values each sweeps: a list, or
     /// `{range: [start, end]}`. The cells are the cartesian product in the order the axes
     /// are written, the first axis varying slowest.
     #[schemars(extend("minProperties" = 1))]
@@ -884,9 +884,7 @@ name: base
 seed: 7
 output: runs
 rounds: 2
-data:
-  simulator: {questions: 20, options: 4, minority_shift: 2.0}
-groups: {count: 3, minorities: 1}
+data: {kind: simulator, questions: 20, options: 4, minority_shift: 2.0, groups: {count: 3, minorities: 1}}
 stages:
   - {id: split, kind: split, params: {eval_fraction: 0.2, respondents: 10}}
   - {id: reward_model, kind: reward_model, needs: [split]}
@@ -1189,7 +1187,7 @@ loop:
     fn empty_axes_and_ranges_point_at_the_axis() {
         let dir = Dir::new();
         let errors = dir.errors(&format!(
-            "{HEAD}axes:\n  seed: []\n  rounds: {{range: [3, 3]}}\n  groups.count: {{range: [5, 2]}}\n"
+            "{HEAD}axes:\n  seed: []\n  rounds: {{range: [3, 3]}}\n  data.groups.count: {{range: [5, 2]}}\n"
         ));
         let list = find(&errors, "axis `seed` has no values");
         assert_eq!(place(list), (4, 3));
@@ -1198,7 +1196,7 @@ loop:
         assert_eq!(place(range), (5, 3));
         assert!(range.hint.contains("END exclusive"), "{range}");
         assert_eq!(
-            place(find(&errors, "axis `groups.count` has no values")),
+            place(find(&errors, "axis `data.groups.count` has no values")),
             (6, 3)
         );
 
@@ -1348,14 +1346,14 @@ loop:
     #[test]
     fn a_value_that_breaks_the_base_elsewhere_is_reported_at_the_value() {
         let dir = Dir::with_base(&BASE.replace("minorities: 1", "minorities: 2"));
-        let errors = dir.errors(&format!("{HEAD}axes:\n  groups.count: [3, 1]\n"));
+        let errors = dir.errors(&format!("{HEAD}axes:\n  data.groups.count: [3, 1]\n"));
         assert_eq!(errors.0.len(), 1, "{errors}");
         let d = find(
             &errors,
-            "with `groups.count: 1` the base pipeline does not load",
+            "with `data.groups.count: 1` the base pipeline does not load",
         );
-        assert_eq!(place(d), (4, 21));
-        assert!(d.message.contains("base.yaml:7:"), "{d}");
+        assert_eq!(place(d), (4, 26));
+        assert!(d.message.contains("base.yaml:5:"), "{d}");
         assert!(d.message.contains("2 minorities among 1 groups"), "{d}");
     }
 

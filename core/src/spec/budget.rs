@@ -18,7 +18,7 @@ pub struct Estimate {
     pub bytes: f64,
     /// The path of the field that scales it most (the place to blame).
     pub field: String,
-    /// The same field as an override key (`data.simulator.questions`, `rollout.batch`).
+    /// The same field as an override key (`data.questions`, `rollout.batch`).
     pub knob: String,
     /// What the memory is for, in words.
     pub what: String,
@@ -33,22 +33,26 @@ const PER_OPTION_TENSORS: f64 = 6.0;
 
 /// The largest allocation `p` implies.
 pub fn estimate(p: &Pipeline) -> Estimate {
-    let crate::spec::DataSpec::Simulator(sim) = &p.data;
-    let (q, k, f) = (
-        f64::from(sim.questions),
-        f64::from(sim.options),
-        f64::from(sim.features),
-    );
-    let groups = f64::from(p.groups.count);
+    let groups = p.data.group_names().len() as f64;
+    // A real survey is a few thousand shares (its files' size bounds it); what grows with
+    // the settings is a simulated one and the rollouts.
+    let (q, k, f, knob) = match &p.data {
+        crate::spec::DataSpec::Simulator(sim) => (
+            f64::from(sim.questions),
+            f64::from(sim.options),
+            f64::from(sim.features),
+            if sim.questions >= sim.options {
+                "data.questions"
+            } else {
+                "data.options"
+            },
+        ),
+        _ => (0.0, 4.0, 0.0, "data"),
+    };
     let survey = Estimate {
         bytes: q * k * (f + 2.0 * groups) * F64,
         field: String::new(),
-        knob: if q >= k {
-            "data.simulator.questions"
-        } else {
-            "data.simulator.options"
-        }
-        .to_owned(),
+        knob: knob.to_owned(),
         what: "the survey (each question's options, every group's answer shares)".to_owned(),
     };
     let rollouts = p
@@ -127,9 +131,7 @@ mod tests {
 
     const PIPELINE: &str = "name: m
 seed: 1
-data:
-  simulator: {questions: 200, options: 4}
-groups: {count: 6}
+data: {kind: simulator, questions: 200, options: 4, groups: {count: 6}}
 stages:
   - {id: split, kind: split}
   - {id: rollout, kind: rollout, needs: [split, policy], params: {batch: 256}}
@@ -147,10 +149,7 @@ stages:
         // Survey: 200 × 4 × (8 features + 2 × 6 groups) × 8 B = 128,000 B.
         // Rollouts: 256 × ((4 × 6 + 8) × 4 + 6 × 8) B = 256 × 176 = 45,056 B.
         let e = estimate(&pipeline());
-        assert_eq!(
-            (e.field.as_str(), e.bytes),
-            ("data.simulator.questions", 128_000.0)
-        );
+        assert_eq!((e.field.as_str(), e.bytes), ("data.questions", 128_000.0));
         // Sizes a typo makes (set on the checked pipeline: loading would refuse them).
         let mut p = pipeline();
         p.stages[1]
@@ -161,8 +160,10 @@ stages:
         assert_eq!(e.knob, "rollout.batch");
         assert_eq!(e.bytes, 1e9 * 176.0);
         let mut p = pipeline();
-        let crate::spec::DataSpec::Simulator(sim) = &mut p.data;
+        let crate::spec::DataSpec::Simulator(sim) = &mut p.data else {
+            panic!("the test pipeline simulates")
+        };
         sim.options = 1_000_000;
-        assert_eq!(estimate(&p).knob, "data.simulator.options");
+        assert_eq!(estimate(&p).knob, "data.options");
     }
 }

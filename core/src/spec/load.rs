@@ -69,8 +69,20 @@ pub fn load_str(file: &Path, text: &str, overrides: &[Override]) -> Result<Loade
         source: &source,
         overridden: &overridden,
     };
+    check_data(&doc, &blame)?;
     let pipeline: Pipeline = serde_path_to_error::deserialize(doc).map_err(|e| blame.serde(&e))?;
     let mut errors = validate::check(&pipeline, &blame);
+    if errors.is_empty() && !pipeline.data.is_simulated() {
+        // A real survey is read now, so that a broken file stops `chorus validate` too.
+        let base = file.parent().unwrap_or(Path::new(""));
+        if let Err(e) = pipeline.data.load(pipeline.seed, base) {
+            errors.push(Diagnostic::new(
+                blame.key_at("data"),
+                e,
+                "`chorus data inspect` on this pipeline shows what is read from each file",
+            ));
+        }
+    }
     if errors.is_empty() {
         errors.extend(super::budget::check(
             &pipeline,
@@ -238,6 +250,48 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
 
 fn backticked(text: &str) -> Vec<&str> {
     text.split('`').skip(1).step_by(2).collect()
+}
+
+/// Deserialises `data:` as the variant its `kind` names, first and on its own: serde's
+/// internally tagged enums buffer their content and forget where inside it they failed, so a
+/// wrong field would be blamed on `data` as a whole instead of on its own line.
+fn check_data(doc: &Value, blame: &Blame<'_>) -> Result<(), Diagnostic> {
+    use crate::data::SimulatorSpec;
+    use chorus_surveys::spec::{GlobalOpinionQaSpec, WvsSpec};
+    const KINDS: [&str; 3] = ["simulator", "wvs_json", "global_opinion_qa"];
+    let Some(Value::Object(data)) = doc.get("data") else {
+        return Ok(()); // serde reports a missing or mistyped `data`
+    };
+    let kind = match data.get("kind") {
+        Some(Value::String(kind)) => kind.as_str(),
+        Some(_) => {
+            return Err(Diagnostic::new(
+                blame.at("data.kind"),
+                "`data.kind` must be a name".to_owned(),
+                format!("one of {}", KINDS.join(", ")),
+            ))
+        }
+        None => {
+            return Err(Diagnostic::new(
+                blame.key_at("data"),
+                "`data` needs the field `kind`".to_owned(),
+                format!("add `kind:` with one of {}", KINDS.join(", ")),
+            ))
+        }
+    };
+    let mut rest = data.clone();
+    rest.remove("kind");
+    let rest = Value::Object(rest);
+    match kind {
+        "simulator" => params::<SimulatorSpec>(&rest, "data", blame).map(drop),
+        "wvs_json" => params::<WvsSpec>(&rest, "data", blame).map(drop),
+        "global_opinion_qa" => params::<GlobalOpinionQaSpec>(&rest, "data", blame).map(drop),
+        other => Err(Diagnostic::new(
+            blame.at("data.kind"),
+            format!("unknown value `{other}` at `data.kind`"),
+            crate::diagnostic::suggest(other, &KINDS, "values"),
+        )),
+    }
 }
 
 /// Deserialises a kind's params (a sub-tree at `path`) with errors pointing into the file.

@@ -38,10 +38,9 @@ pub struct Pipeline {
     /// Number of training rounds of the `loop` block; required when there is a loop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rounds: Option<u32>,
-    /// Which dataset the `split` stage materialises.
+    /// Which dataset the `split` stage materialises, and with it the groups (countries,
+    /// demographics) whose preferences it holds.
     pub data: DataSpec,
-    /// The groups (countries, demographics) whose preferences the data holds.
-    pub groups: GroupsSpec,
     /// Stages that run once: before the loop, or after it when they need a loop stage.
     pub stages: Vec<StageSpec>,
     /// Stages that run once per round, `rounds` times.
@@ -53,37 +52,7 @@ fn default_output() -> String {
     "runs".to_owned()
 }
 
-/// The data source; one key naming it, its settings beneath.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum DataSpec {
-    /// The embedded opinion-survey simulator: needs no download, fully seeded.
-    Simulator(crate::data::SimulatorSpec),
-}
-
-/// How many groups there are and which of them are minorities.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GroupsSpec {
-    /// Number of groups (at least 1).
-    pub count: u32,
-    /// How many of the groups (the last ones) are minorities: small population, distant values.
-    #[serde(default)]
-    pub minorities: u32,
-    /// Optional names, one per group; default `g0, g1, …`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub names: Option<Vec<String>>,
-}
-
-impl GroupsSpec {
-    /// Group names in order, generated when the file gives none.
-    pub fn resolved_names(&self) -> Vec<String> {
-        match &self.names {
-            Some(names) => names.clone(),
-            None => (0..self.count).map(|g| format!("g{g}")).collect(),
-        }
-    }
-}
+pub use crate::data::DataSpec;
 
 /// One node of the DAG.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

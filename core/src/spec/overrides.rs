@@ -40,7 +40,7 @@ impl std::fmt::Display for Override {
 /// Applies one override and returns the path (in the document) it set.
 ///
 /// A key is either a top-level field, followed into nested mappings (`seed`,
-/// `data.simulator.questions`), or a stage id and one of its params (`aggregate.rule`).
+/// `data.questions`), or a stage id and one of its params (`aggregate.rule`).
 pub fn apply(file: &Path, doc: &mut Value, ov: &Override) -> Result<String, Diagnostic> {
     let origin = || Origin::Override(file.to_path_buf(), ov.to_string());
     let value = parse_value(&ov.value);
@@ -224,12 +224,7 @@ mod tests {
         let mut d = doc();
         let e = apply(Path::new("p.yaml"), &mut d, &ov("agregate.rule=min")).unwrap_err();
         assert!(e.hint.contains("did you mean `aggregate`"), "{e}");
-        let e = apply(
-            Path::new("p.yaml"),
-            &mut d,
-            &ov("data.simulator.questions=3"),
-        )
-        .unwrap_err();
+        let e = apply(Path::new("p.yaml"), &mut d, &ov("data.questions=3")).unwrap_err();
         assert!(e.message.contains("`data` does not exist"), "{e}");
         assert!("novalue".parse::<Override>().is_err());
     }

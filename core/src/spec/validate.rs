@@ -69,55 +69,18 @@ pub fn check(p: &Pipeline, blame: &Blame<'_>) -> Vec<Diagnostic> {
             "add at least a `split` stage and an `evaluate` stage",
         );
     }
-    let g = &p.groups;
-    if g.count == 0 {
-        err(
-            "groups.count",
-            "`groups.count` must be at least 1".into(),
-            "set `count: 2` or more to compare groups",
-        );
-    }
-    if g.minorities > g.count {
-        err(
-            "groups.minorities",
-            format!("{} minorities among {} groups", g.minorities, g.count),
-            "minorities are a subset of the groups: lower `minorities` or raise `count`",
-        );
-    }
-    if let Some(names) = &g.names {
-        if names.len() != g.count as usize {
-            err(
-                "groups.names",
-                format!("{} names for {} groups", names.len(), g.count),
-                "give one name per group, or drop `names` to get g0, g1, …",
-            );
-        }
-        for (i, n) in names.iter().enumerate() {
-            if names[..i].contains(n) {
-                err(
-                    &format!("groups.names[{i}]"),
-                    format!("group name `{n}` appears twice"),
-                    "give every group its own name",
-                );
-            } else if !is_name(n) {
-                err(
-                    &format!("groups.names[{i}]"),
-                    format!("`{n}` is not a usable group name"),
-                    "use letters, digits, `-`, `_` and `.` only",
-                );
-            }
-        }
-    }
-    match &p.data {
-        super::DataSpec::Simulator(sim) => {
-            for (field, why) in sim.problems() {
-                err(
-                    &format!("data.simulator.{field}"),
-                    why,
-                    "see schemas/pipeline.schema.json for the valid range",
-                );
-            }
-        }
+    for (field, why, hint) in p.data.problems() {
+        let at = if field.is_empty() {
+            "data".to_owned()
+        } else {
+            format!("data.{field}")
+        };
+        let hint = if hint.is_empty() {
+            "see schemas/pipeline.schema.json".to_owned()
+        } else {
+            hint
+        };
+        err(&at, why, &hint);
     }
     errors
 }

@@ -8,6 +8,8 @@ use crate::spec::Pipeline;
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     pub pipeline: &'a Pipeline,
+    /// The pipeline file's folder: the data's relative paths resolve against it.
+    pub base: &'a std::path::Path,
     pub stage: &'a str,
     /// The training round, for stages inside the loop.
     pub round: Option<u32>,

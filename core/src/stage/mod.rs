@@ -179,7 +179,7 @@ impl Kind {
             }
             Kind::Policy => {
                 let p: PolicyParams = params(&value, path, blame).map_err(one)?;
-                p.check(&pipeline.groups.resolved_names())
+                p.check(&pipeline.data.group_names())
                     .map_err(range)
                     .map_err(one)?;
                 Arc::new(p)
@@ -195,7 +195,7 @@ impl Kind {
                 path,
                 blame,
                 registry,
-                pipeline.groups.count as usize,
+                pipeline.data.group_names().len(),
             )?),
             Kind::Ppo => {
                 let p: PpoConfig = params(&value, path, blame).map_err(one)?;

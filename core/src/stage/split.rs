@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{Artifact, Context, Inputs, Stage, StageError};
 use crate::data::{GroupInfo, Questions, Survey};
-use crate::spec::DataSpec;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +21,7 @@ pub struct SplitParams {
     #[serde(default = "d_eval_fraction")]
     pub eval_fraction: f64,
     /// Respondents surveyed per group and question (≥ 1); their answers form the group's data.
+    /// Simulated data only: a real survey's published shares are its groups' data as they are.
     #[serde(default = "d_respondents")]
     pub respondents: u32,
     /// Share of the training questions each group answered, in (0, 1]; groups' subsets differ.
@@ -106,10 +106,9 @@ impl Split {
 impl Stage for SplitParams {
     fn run(&self, ctx: &Context<'_>, _inputs: &Inputs<'_>) -> Result<Artifact, StageError> {
         let p = ctx.pipeline;
-        let names = p.groups.resolved_names();
-        let survey = match &p.data {
-            DataSpec::Simulator(sim) => sim.generate(p.seed, &names, p.groups.minorities as usize),
-        };
+        let names = p.data.group_names();
+        let survey = p.data.load(p.seed, ctx.base).map_err(StageError)?;
+        let simulated = p.data.is_simulated();
         let q_n = survey.len();
         if q_n < 2 {
             return Err(StageError(format!(
@@ -127,7 +126,7 @@ impl Stage for SplitParams {
         let shards = ctx.per_group(&names, |g| {
             if take == 0 {
                 return Err(StageError(format!(
-                    "empty data split: {} training questions × coverage {} leaves none; raise `coverage` or `data.simulator.questions`",
+                    "empty data split: {} training questions × coverage {} leaves none; raise `coverage` or `data.questions`",
                     train.len(),
                     self.coverage
                 )));
@@ -138,6 +137,13 @@ impl Stage for SplitParams {
             questions.truncate(take);
             questions.sort_unstable();
             let mut answers = Vec::with_capacity(questions.len());
+            if !simulated {
+                // A real survey's shares are the group's data as published.
+                for &q in &questions {
+                    answers.push(survey.distribution(g, q).to_vec());
+                }
+                return Ok(GroupShard { questions, answers });
+            }
             for &q in &questions {
                 let p = survey.distribution(g, q);
                 let mut counts = vec![0u32; p.len()];
