@@ -12,9 +12,18 @@ use rand_distr::StandardNormal;
 use tch::Tensor;
 
 use super::split::Split;
-use crate::policy::{pretrain, stack, Adam, MlpPolicy, Net, Policy, PretrainStats, RolloutKind};
+use crate::data::QuestionText;
+use crate::policy::{
+    pretrain, stack, Adam, ChoicePrompts, LlmPolicy, LoraSettings, MlpPolicy, Net, Policy,
+    PretrainStats, RolloutKind,
+};
 use crate::ppo::UpdateStats;
 use crate::rng::Rng;
+use chorus_llm::chat::Message;
+use chorus_llm::fetch;
+use chorus_llm::lora::Target;
+use chorus_llm::model::{DeviceChoice, LoadOptions, Precision};
+use chorus_llm::pretrained::Pretrained;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +44,62 @@ pub struct PolicyParams {
     /// with opinions (as a pretrained LLM is) rather than a random network. Absent: no fit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrain: Option<Pretrain>,
+    /// A pretrained language model answers instead of the MLP: a known model's short name
+    /// (`chorus model fetch --list`; fetched on first use), a .gguf file or a Hugging Face
+    /// model folder. It reads each question's wording (real survey data) and answers with an
+    /// option letter; only `lora`, `device` and `precision` apply to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The adapters a language model trains through (its own weights never change).
+    #[serde(default)]
+    pub lora: LoraParams,
+    /// Where a language model runs: `cpu`, `cuda`, `cuda:N` or `auto`.
+    #[serde(default = "d_device")]
+    pub device: String,
+    /// A language model's weights and activations: `f32`, or `bf16` on CUDA.
+    #[serde(default = "d_precision")]
+    pub precision: String,
+}
+
+/// LoRA settings (Hu et al. 2022; names as peft's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoraParams {
+    /// Rank r of each adapter; 8.
+    #[serde(default = "d_rank")]
+    pub rank: u32,
+    /// Scale α (the update is α/r · B A); 16.
+    #[serde(default = "d_alpha")]
+    pub alpha: f64,
+    /// Projections that carry adapters; q_proj and v_proj (peft's default for llama).
+    #[serde(default = "d_targets")]
+    pub targets: Vec<String>,
+}
+
+impl Default for LoraParams {
+    fn default() -> Self {
+        LoraParams {
+            rank: d_rank(),
+            alpha: d_alpha(),
+            targets: d_targets(),
+        }
+    }
+}
+
+fn d_rank() -> u32 {
+    8
+}
+fn d_alpha() -> f64 {
+    16.0
+}
+fn d_targets() -> Vec<String> {
+    vec!["q_proj".to_owned(), "v_proj".to_owned()]
+}
+fn d_device() -> String {
+    "cpu".to_owned()
+}
+fn d_precision() -> String {
+    "f32".to_owned()
 }
 
 /// Supervised pre-training of the initial policy on the training questions (never the
@@ -84,6 +149,9 @@ fn d_log_std() -> f64 {
 impl PolicyParams {
     /// Checks ranges, and that a pre-training target names `population_mean` or a group.
     pub fn check(&self, groups: &[String]) -> Result<(), (&'static str, String)> {
+        if self.model.is_some() {
+            return self.check_model();
+        }
         if self.hidden == 0 || self.depth == 0 {
             return Err((
                 "hidden",
@@ -125,6 +193,151 @@ impl PolicyParams {
     }
 }
 
+impl PolicyParams {
+    /// A language-model policy's settings: the MLP's own are left at their defaults.
+    fn check_model(&self) -> Result<(), (&'static str, String)> {
+        let mlp_only = [
+            ("rollout", self.rollout != d_rollout()),
+            ("hidden", self.hidden != d_hidden()),
+            ("depth", self.depth != d_depth()),
+            ("init_log_std", self.init_log_std != d_log_std()),
+            ("pretrain", self.pretrain.is_some()),
+        ];
+        if let Some((field, _)) = mlp_only.iter().find(|(_, set)| *set) {
+            return Err((
+                field,
+                format!("`{field}` applies to the MLP policy, not to a language model (`model:`); remove it"),
+            ));
+        }
+        self.device
+            .parse::<DeviceChoice>()
+            .map_err(|e| ("device", e))?;
+        self.precision
+            .parse::<Precision>()
+            .map_err(|e| ("precision", e))?;
+        self.lora_settings().map(drop)
+    }
+
+    fn lora_settings(&self) -> Result<LoraSettings, (&'static str, String)> {
+        let l = &self.lora;
+        if l.rank == 0 {
+            return Err(("lora.rank", "`lora.rank` must be at least 1".to_owned()));
+        }
+        if !(l.alpha.is_finite() && l.alpha > 0.0) {
+            return Err((
+                "lora.alpha",
+                format!("`lora.alpha` must be a finite number > 0, not {}", l.alpha),
+            ));
+        }
+        if l.targets.is_empty() {
+            return Err((
+                "lora.targets",
+                "`lora.targets` is empty; name at least one projection, e.g. [q_proj, v_proj]"
+                    .to_owned(),
+            ));
+        }
+        let targets = l
+            .targets
+            .iter()
+            .map(|t| {
+                t.parse::<Target>()
+                    .map_err(|e| ("lora.targets", e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LoraSettings {
+            rank: l.rank as usize,
+            alpha: l.alpha,
+            targets,
+        })
+    }
+
+    /// The language-model policy on `model`, answering the bank's questions.
+    fn llm(&self, model: &str, split: &Split, rng: &mut Rng) -> Result<LlmPolicy, StageError> {
+        let failed = |e: &dyn std::fmt::Display| StageError(e.to_string());
+        let bank = &split.bank;
+        let text: Vec<&QuestionText> = bank
+            .questions
+            .text
+            .iter()
+            .map(Option::as_ref)
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                StageError(
+                    "a language model reads each question's wording, and this dataset has none (the simulator's questions are feature vectors); use real survey data (`data: {kind: wvs_json, ...}`) or the MLP policy".to_owned(),
+                )
+            })?;
+        let path = fetch::resolve(model, &|m| tracing::info!("{m}")).map_err(|e| failed(&e))?;
+        let options = LoadOptions {
+            device: self.device.parse().map_err(|e: String| failed(&e))?,
+            precision: self.precision.parse().map_err(|e: String| failed(&e))?,
+        };
+        let Pretrained {
+            model: base,
+            tokenizer,
+            chat,
+            ..
+        } = Pretrained::load(&path, options).map_err(|e| failed(&e))?;
+        let chat = chat.ok_or_else(|| {
+            StageError(format!(
+                "{}: the model has no chat template, and survey prompts are chat turns; use an instruction-tuned model",
+                path.display()
+            ))
+        })?;
+        let most = bank.questions.options.iter().copied().max().unwrap_or(0);
+        let letters = (0..most)
+            .map(|i| {
+                let letter = char::from(b'A' + i as u8).to_string();
+                match tokenizer
+                    .encode(&letter, false)
+                    .map_err(|e| failed(&e))?
+                    .as_slice()
+                {
+                    [id] => Ok(i64::from(*id)),
+                    _ => Err(StageError(format!(
+                        "the answer letter `{letter}` is not one token of this model's vocabulary"
+                    ))),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids = text
+            .iter()
+            .map(|q| {
+                let turn = Message {
+                    role: "user".to_owned(),
+                    content: survey_prompt(q),
+                };
+                let rendered = chat.render(&[turn], true).map_err(|e| failed(&e))?;
+                let ids = tokenizer.encode(&rendered, false).map_err(|e| failed(&e))?;
+                Ok(ids.into_iter().map(i64::from).collect())
+            })
+            .collect::<Result<Vec<_>, StageError>>()?;
+        let prompts = ChoicePrompts {
+            ids,
+            options: bank.questions.options.clone(),
+            letters,
+            pad: tokenizer.pad().or(tokenizer.eos()).map_or(0, i64::from),
+        };
+        let lora = self.lora_settings().map_err(|(_, e)| StageError(e))?;
+        LlmPolicy::new(base, prompts, &lora, rng).map_err(|e| failed(&e))
+    }
+}
+
+/// A survey question as the user turn of a chat: the question, its options lettered A, B, …,
+/// and the instruction to answer with one letter (whose token the policy reads next).
+pub fn survey_prompt(q: &QuestionText) -> String {
+    let options: Vec<String> = q
+        .options
+        .iter()
+        .enumerate()
+        .map(|(i, o)| format!("{}. {o}", char::from(b'A' + i as u8)))
+        .collect();
+    format!(
+        "Answer this survey question.\n\n{}\n{}\n\nAnswer with the letter of one option only.",
+        q.text,
+        options.join("\n")
+    )
+}
+
 /// A policy with everything its training carries from round to round.
 #[derive(Debug)]
 pub struct PolicyState {
@@ -161,6 +374,16 @@ impl PolicyState {
 
 impl Stage for PolicyParams {
     fn run(&self, ctx: &Context<'_>, inputs: &Inputs<'_>) -> Result<Artifact, StageError> {
+        if let Some(model) = &self.model {
+            let policy = self.llm(model, inputs.split()?, &mut ctx.rng(&["init"]))?;
+            let adam = Adam::new(&policy.trainable(), 3e-4);
+            return Ok(Artifact::Policy(Arc::new(Mutex::new(PolicyState {
+                policy: Box::new(policy),
+                adam,
+                stats: None,
+                pretrained: None,
+            }))));
+        }
         let bank = &inputs.split()?.bank;
         let questions = &bank.questions;
         let options = match (questions.has_features(), questions.uniform_options()) {
