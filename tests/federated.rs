@@ -4,6 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/kill.rs"]
+mod kill;
+use kill::kill_at_checkpoint;
+
 const BIN: &str = env!("CARGO_BIN_EXE_chorus");
 
 /// A small version of pipelines/paper.yaml: fast enough for a test, long enough to kill.
@@ -127,9 +131,6 @@ fn training_improves_alignment_and_logs_ppo_statistics() {
 /// A run killed with SIGKILL and resumed ends with exactly the metrics of a run that was
 /// never interrupted.
 #[test]
-// The child is always killed and reaped in the polling loop; only a failing unwrap there,
-// which already fails the test, could leave it unreaped.
-#[allow(clippy::zombie_processes)]
 fn killed_and_resumed_run_matches_an_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
     let file = write(tmp.path(), LOOP);
@@ -137,39 +138,13 @@ fn killed_and_resumed_run_matches_an_uninterrupted_one() {
     let whole_dir = run_into(&file, &whole);
 
     let killed = tmp.path().join("killed");
-    let mut child = Command::new(BIN)
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            killed.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let (killed_at, finished_early) = loop {
-        let round = std::fs::read_dir(&killed)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| std::fs::read_to_string(e.unwrap().path().join("checkpoint.json")).ok())
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["round"].as_u64())
-            .filter(|&r| r >= 10);
-        if round.is_some() || start.elapsed() > Duration::from_secs(60) {
-            let finished_early = child.try_wait().unwrap().is_some();
-            child.kill().unwrap(); // SIGKILL on Unix
-            child.wait().unwrap();
-            break (round, finished_early);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let killed_at = killed_at.expect("a checkpoint appeared within a minute");
-    assert!(
-        !finished_early,
-        "the run finished before it could be killed"
-    );
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        killed.to_str().unwrap(),
+    ];
+    let killed_at = kill_at_checkpoint(&args, &killed, 10, Duration::from_secs(60));
     let dir = run_dir(&killed);
     let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
     assert!(

@@ -2,14 +2,15 @@
 //! plugins built by cargo, a C plugin compiled here with `cc`) named in real pipelines; every
 //! bad input of the plugin issue; plugin state across SIGKILL + resume.
 mod common;
+#[path = "common/kill.rs"]
+mod kill;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use common::{chorus, plugin, ROOT};
-
-const BIN: &str = env!("CARGO_BIN_EXE_chorus");
+use kill::kill_at_checkpoint;
 
 /// A short federated loop; `PLUGINS` and `RULE` are filled in per test.
 const LOOP: &str = "name: plug
@@ -299,7 +300,6 @@ fn faulty_plugins_fail_the_run_cleanly() {
 /// with SIGKILL and resumed ends byte-identical to one never interrupted; state the plugin
 /// cannot read on resume is a clear error.
 #[test]
-#[allow(clippy::zombie_processes)] // killed and reaped in the loop
 fn plugin_state_survives_kill_and_resume() {
     let tmp = tempfile::tempdir().unwrap();
     let kit = lib("chorus_testkit");
@@ -313,36 +313,13 @@ fn plugin_state_survives_kill_and_resume() {
     let whole_dir = run_dir(&whole);
 
     let killed = tmp.path().join("killed");
-    let mut child = Command::new(BIN)
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            killed.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let checkpointed = loop {
-        let round = std::fs::read_dir(&killed)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| std::fs::read_to_string(e.unwrap().path().join("checkpoint.json")).ok())
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["round"].as_u64())
-            .filter(|&r| r >= 6);
-        if round.is_some() || start.elapsed() > Duration::from_secs(60) {
-            let early = child.try_wait().unwrap().is_some();
-            child.kill().unwrap();
-            child.wait().unwrap();
-            assert!(!early, "the run finished before it could be killed");
-            break round;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    assert!(checkpointed.is_some(), "no checkpoint within a minute");
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        killed.to_str().unwrap(),
+    ];
+    kill_at_checkpoint(&args, &killed, 6, Duration::from_secs(60));
     let dir = run_dir(&killed);
     let index = std::fs::read_to_string(dir.join("checkpoint.json")).unwrap();
     assert!(

@@ -110,8 +110,7 @@ pub fn pipeline_hash(loaded: &Loaded) -> String {
         hasher.update([0]);
     }
     // A real survey's files, by content: the same pipeline on edited data is another run.
-    let base = loaded.file.parent().unwrap_or(std::path::Path::new(""));
-    for file in loaded.pipeline.data.files(base) {
+    for file in loaded.pipeline.data.files(&loaded.base) {
         hasher.update(std::fs::read(&file).unwrap_or_default());
         hasher.update([0]);
     }
@@ -245,6 +244,8 @@ impl Record {
             "libtorch_version": crate::LIBTORCH_VERSION,
             "git_commit": git_commit(),
             "plugins": loaded.registry.library_records(),
+            // Where the pipeline's relative data paths resolve, for `--resume` without FILE.
+            "base": std::path::absolute(&loaded.base).unwrap_or_else(|_| loaded.base.clone()),
             "started_at": now(),
             "pipeline": p,
         });

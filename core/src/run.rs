@@ -207,7 +207,7 @@ fn run_phase(
             .collect();
         let ctx = Context {
             pipeline: &loaded.pipeline,
-            base: loaded.file.parent().unwrap_or(std::path::Path::new("")),
+            base: &loaded.base,
             stage: &node.id,
             round: (phase == Phase::Loop).then_some(round),
             previous: earlier[members[l]]

@@ -41,7 +41,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                         pipeline["plugins"] = libs.iter().map(|l| l["path"].clone()).collect();
                     }
                     let text = serde_json::to_string_pretty(&pipeline)?;
-                    spec::load_str(&dir.join("manifest.json"), &text, &args.overrides)?
+                    let file = dir.join("manifest.json");
+                    let base = manifest["base"].as_str().map(PathBuf::from);
+                    let base = base.as_deref().unwrap_or(dir);
+                    spec::load_str_at(&file, base, &text, &args.overrides)?
                 }
             };
             let round = checkpoint::latest_round(dir)?;

@@ -244,6 +244,7 @@ impl SimulatorSpec {
                     name: name.clone(),
                     population,
                     minority,
+                    eval_only: false,
                 }
             })
             .collect();

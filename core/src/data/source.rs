@@ -34,6 +34,19 @@ impl DataSpec {
         }
     }
 
+    /// The groups that score and train (all but the evaluation-only ones), in order.
+    pub fn training_group_names(&self) -> Vec<String> {
+        let eval_only: &[String] = match self {
+            DataSpec::Simulator(_) => &[],
+            DataSpec::WvsJson(s) => &s.eval_only,
+            DataSpec::GlobalOpinionQa(s) => &s.eval_only,
+        };
+        self.group_names()
+            .into_iter()
+            .filter(|g| !eval_only.contains(g))
+            .collect()
+    }
+
     /// Whether answers are drawn from simulated respondents (the simulator) rather than
     /// published shares (a real survey, whose shares are the groups' data as they are).
     pub fn is_simulated(&self) -> bool {
@@ -44,16 +57,6 @@ impl DataSpec {
     pub fn problems(&self) -> Vec<(String, String, String)> {
         match self {
             DataSpec::Simulator(s) => s.problems(),
-            DataSpec::WvsJson(WvsSpec { eval_only, .. })
-            | DataSpec::GlobalOpinionQa(GlobalOpinionQaSpec { eval_only, .. })
-                if !eval_only.is_empty() =>
-            {
-                vec![(
-                    "eval_only".to_owned(),
-                    "evaluation-only groups are read by `chorus data inspect` but the training stages do not take them yet".to_owned(),
-                    "remove `eval_only` (every group then trains), or inspect the data with `chorus data inspect`".to_owned(),
-                )]
-            }
             _ => match self.real().map(|r| r.validate()) {
                 Some(Err(e)) => vec![(String::new(), e.to_string(), String::new())],
                 _ => Vec::new(),
@@ -90,7 +93,8 @@ impl DataSpec {
 }
 
 /// A real dataset as a survey: every group weighs the same in the population (countries are
-/// compared as peers, not by head count), none is a designated minority.
+/// compared as peers, not by head count), none is a designated minority; evaluation-only
+/// groups stay marked.
 fn from_dataset(data: Dataset) -> Survey {
     let share = 1.0 / data.groups.len().max(1) as f64;
     let groups = data
@@ -100,6 +104,7 @@ fn from_dataset(data: Dataset) -> Survey {
             name: g.name.clone(),
             population: share,
             minority: false,
+            eval_only: g.eval_only,
         })
         .collect();
     let questions = Questions {

@@ -5,6 +5,8 @@ pub struct GroupInfo {
     /// Share of the population, summing to 1 over groups.
     pub population: f64,
     pub minority: bool,
+    /// Evaluated but never scoring or training: a population no group represents.
+    pub eval_only: bool,
 }
 
 /// What a language model reads of a question: its wording and its options' wording.

@@ -9,12 +9,15 @@
 //! change, and the KL reference is that base with the adapters switched off (no second copy).
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use chorus_llm::chat::{ChatTemplate, Message};
 use chorus_llm::lora::{Lora, Target};
 use chorus_llm::model::{left_pad, Model};
+use chorus_llm::tokenizer::TextTokenizer;
 use rand::Rng as _;
 use tch::{Device, Kind, Tensor};
 
 use super::{Param, Policy, PolicyError, Rollouts, Samples};
+use crate::data::QuestionText;
 use crate::ppo::{Loss, LossStats};
 use crate::rng::Rng;
 use crate::stage::QuestionBank;
@@ -29,6 +32,69 @@ pub struct ChoicePrompts {
     pub letters: Vec<i64>,
     /// Fills the left padding (any id; padded slots are masked).
     pub pad: i64,
+}
+
+impl ChoicePrompts {
+    /// The prompts of `questions` for a model with `tokenizer` and chat template `chat`: each
+    /// question a user turn ([`survey_prompt`]) with the assistant's turn opened, the letters
+    /// A, B, … as single tokens.
+    pub fn build(
+        questions: &[&QuestionText],
+        tokenizer: &TextTokenizer,
+        chat: &ChatTemplate,
+    ) -> Result<ChoicePrompts, PolicyError> {
+        let most = questions.iter().map(|q| q.options.len()).max().unwrap_or(0);
+        if most > 26 {
+            return Err(PolicyError(format!(
+                "a question has {most} options, more than the 26 answer letters A-Z"
+            )));
+        }
+        let letters = (0..most)
+            .map(|i| {
+                let letter = char::from(b'A' + i as u8).to_string();
+                match tokenizer.encode(&letter, false).map_err(failed)?.as_slice() {
+                    [id] => Ok(i64::from(*id)),
+                    _ => Err(PolicyError(format!(
+                        "the answer letter `{letter}` is not one token of this model's vocabulary"
+                    ))),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids = questions
+            .iter()
+            .map(|q| {
+                let turn = Message {
+                    role: "user".to_owned(),
+                    content: survey_prompt(q),
+                };
+                let rendered = chat.render(&[turn], true).map_err(failed)?;
+                let ids = tokenizer.encode(&rendered, false).map_err(failed)?;
+                Ok(ids.into_iter().map(i64::from).collect())
+            })
+            .collect::<Result<Vec<_>, PolicyError>>()?;
+        Ok(ChoicePrompts {
+            ids,
+            options: questions.iter().map(|q| q.options.len()).collect(),
+            letters,
+            pad: tokenizer.pad().or(tokenizer.eos()).map_or(0, i64::from),
+        })
+    }
+}
+
+/// A survey question as the user turn of a chat: the question, its options lettered A, B, …,
+/// and the instruction to answer with one letter (whose token the policy reads next).
+pub fn survey_prompt(q: &QuestionText) -> String {
+    let options: Vec<String> = q
+        .options
+        .iter()
+        .enumerate()
+        .map(|(i, o)| format!("{}. {o}", char::from(b'A' + i as u8)))
+        .collect();
+    format!(
+        "Answer this survey question.\n\n{}\n{}\n\nAnswer with the letter of one option only.",
+        q.text,
+        options.join("\n")
+    )
 }
 
 /// LoRA settings.

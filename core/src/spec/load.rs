@@ -16,6 +16,9 @@ use crate::registry::{resolve_path, Registry};
 #[derive(Debug)]
 pub struct Loaded {
     pub file: PathBuf,
+    /// The folder the pipeline's relative paths (its data files) resolve against: the
+    /// pipeline file's own, or, for a resumed run, the original file's (from the manifest).
+    pub base: PathBuf,
     pub pipeline: Pipeline,
     pub overrides: Vec<Override>,
     pub source: SourceMap,
@@ -53,6 +56,22 @@ pub fn load(file: &Path, overrides: &[Override]) -> Result<Loaded, Diagnostics> 
 
 /// Checks pipeline text that claims to come from `file` (used by `load` and by tests).
 pub fn load_str(file: &Path, text: &str, overrides: &[Override]) -> Result<Loaded, Diagnostics> {
+    load_str_at(
+        file,
+        file.parent().unwrap_or(Path::new("")),
+        text,
+        overrides,
+    )
+}
+
+/// [`load_str`] with relative data paths resolved against `base` instead of `file`'s folder
+/// (a resumed run reads its pipeline from the run folder's manifest).
+pub fn load_str_at(
+    file: &Path,
+    base: &Path,
+    text: &str,
+    overrides: &[Override],
+) -> Result<Loaded, Diagnostics> {
     let (mut doc, source) = source::parse(file, text)?;
     let mut overridden = Vec::new();
     let mut errors = Vec::new();
@@ -74,7 +93,6 @@ pub fn load_str(file: &Path, text: &str, overrides: &[Override]) -> Result<Loade
     let mut errors = validate::check(&pipeline, &blame);
     if errors.is_empty() && !pipeline.data.is_simulated() {
         // A real survey is read now, so that a broken file stops `chorus validate` too.
-        let base = file.parent().unwrap_or(Path::new(""));
         if let Err(e) = pipeline.data.load(pipeline.seed, base) {
             errors.push(Diagnostic::new(
                 blame.key_at("data"),
@@ -116,6 +134,7 @@ pub fn load_str(file: &Path, text: &str, overrides: &[Override]) -> Result<Loade
     match dag {
         Some(dag) if errors.is_empty() => Ok(Loaded {
             file: file.to_path_buf(),
+            base: base.to_path_buf(),
             pipeline,
             overrides: overrides.to_vec(),
             source,

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use load::{child_path, load, load_str, params, path_string, Blame, Loaded};
+pub use load::{child_path, load, load_str, load_str_at, params, path_string, Blame, Loaded};
 pub use overrides::Override;
 pub use source::SourceMap;
 // Grid files are parsed and checked with the same machinery as pipelines.

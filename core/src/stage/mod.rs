@@ -195,7 +195,7 @@ impl Kind {
                 path,
                 blame,
                 registry,
-                pipeline.data.group_names().len(),
+                pipeline.data.training_group_names().len(),
             )?),
             Kind::Ppo => {
                 let p: PpoConfig = params(&value, path, blame).map_err(one)?;

@@ -19,7 +19,6 @@ use crate::policy::{
 };
 use crate::ppo::UpdateStats;
 use crate::rng::Rng;
-use chorus_llm::chat::Message;
 use chorus_llm::fetch;
 use chorus_llm::lora::Target;
 use chorus_llm::model::{DeviceChoice, LoadOptions, Precision};
@@ -283,59 +282,10 @@ impl PolicyParams {
                 path.display()
             ))
         })?;
-        let most = bank.questions.options.iter().copied().max().unwrap_or(0);
-        let letters = (0..most)
-            .map(|i| {
-                let letter = char::from(b'A' + i as u8).to_string();
-                match tokenizer
-                    .encode(&letter, false)
-                    .map_err(|e| failed(&e))?
-                    .as_slice()
-                {
-                    [id] => Ok(i64::from(*id)),
-                    _ => Err(StageError(format!(
-                        "the answer letter `{letter}` is not one token of this model's vocabulary"
-                    ))),
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let ids = text
-            .iter()
-            .map(|q| {
-                let turn = Message {
-                    role: "user".to_owned(),
-                    content: survey_prompt(q),
-                };
-                let rendered = chat.render(&[turn], true).map_err(|e| failed(&e))?;
-                let ids = tokenizer.encode(&rendered, false).map_err(|e| failed(&e))?;
-                Ok(ids.into_iter().map(i64::from).collect())
-            })
-            .collect::<Result<Vec<_>, StageError>>()?;
-        let prompts = ChoicePrompts {
-            ids,
-            options: bank.questions.options.clone(),
-            letters,
-            pad: tokenizer.pad().or(tokenizer.eos()).map_or(0, i64::from),
-        };
+        let prompts = ChoicePrompts::build(&text, &tokenizer, &chat).map_err(|e| failed(&e))?;
         let lora = self.lora_settings().map_err(|(_, e)| StageError(e))?;
         LlmPolicy::new(base, prompts, &lora, rng).map_err(|e| failed(&e))
     }
-}
-
-/// A survey question as the user turn of a chat: the question, its options lettered A, B, …,
-/// and the instruction to answer with one letter (whose token the policy reads next).
-pub fn survey_prompt(q: &QuestionText) -> String {
-    let options: Vec<String> = q
-        .options
-        .iter()
-        .enumerate()
-        .map(|(i, o)| format!("{}. {o}", char::from(b'A' + i as u8)))
-        .collect();
-    format!(
-        "Answer this survey question.\n\n{}\n{}\n\nAnswer with the letter of one option only.",
-        q.text,
-        options.join("\n")
-    )
 }
 
 /// A policy with everything its training carries from round to round.

@@ -50,15 +50,20 @@ impl Scorers {
 impl Stage for RewardModelConfig {
     fn run(&self, ctx: &Context<'_>, inputs: &Inputs<'_>) -> Result<Artifact, StageError> {
         let split = inputs.split()?;
-        let names = split.group_names();
+        // Evaluation-only groups have no reward model: they never score.
+        let trainers = split.trainers();
+        let names: Vec<String> = trainers
+            .iter()
+            .map(|&g| split.groups[g].name.clone())
+            .collect();
         let bank = &split.bank;
         let features = &bank.questions.features;
         let diverged = |e: crate::reward::TrainingDiverged| StageError(e.to_string());
         let scorers = match (self.source, &self.fedavg) {
-            (Source::Oracle, _) => ctx.per_group(&names, |g| {
+            (Source::Oracle, _) => ctx.per_group(&names, |i| {
                 Ok(GroupScorer::oracle(
                     &split.oracle,
-                    g,
+                    trainers[i],
                     bank.questions.len(),
                     self.reward,
                 ))
@@ -66,20 +71,21 @@ impl Stage for RewardModelConfig {
             (Source::Model, fedavg) => {
                 let options = model_options(bank)?;
                 let shared = match fedavg {
-                    Some(fed) => Some(Mutex::new(federate(ctx, split, &names, self, fed)?)),
+                    Some(fed) => Some(Mutex::new(federate(ctx, split, &trainers, self, fed)?)),
                     None => None,
                 };
-                ctx.per_group(&names, |g| {
+                ctx.per_group(&names, |i| {
                     let net = match &shared {
                         Some(shared) => copy_of(shared)?,
                         None => GroupScorer::init(
                             features,
                             options,
                             self,
-                            &mut ctx.rng(&["group", &names[g]]),
+                            &mut ctx.rng(&["group", &names[i]]),
                         ),
                     };
-                    GroupScorer::fit(&net, &split.shards[g], features, self.epochs, self.lr)
+                    let shard = &split.shards[trainers[i]];
+                    GroupScorer::fit(&net, shard, features, self.epochs, self.lr)
                         .map_err(diverged)?;
                     Ok(GroupScorer::from_net(&net, features, options, self.reward))
                 })?
@@ -91,8 +97,8 @@ impl Stage for RewardModelConfig {
             scorers
                 .iter()
                 .enumerate()
-                .map(|(g, s)| {
-                    let truth = |q| split.oracle.distribution(g, q).to_vec();
+                .map(|(i, s)| {
+                    let truth = |q| split.oracle.distribution(trainers[i], q).to_vec();
                     Quality {
                         ece: calibration_error(s, truth, &bank.eval),
                         alignment: held_out_alignment(s, truth, &bank.eval),
@@ -113,10 +119,14 @@ impl Stage for RewardModelConfig {
 fn federate(
     ctx: &Context<'_>,
     split: &Split,
-    names: &[String],
+    trainers: &[usize],
     cfg: &RewardModelConfig,
     fed: &FedAvg,
 ) -> Result<Net, StageError> {
+    let names: Vec<String> = trainers
+        .iter()
+        .map(|&g| split.groups[g].name.clone())
+        .collect();
     let bank = &split.bank;
     let features = &bank.questions.features;
     let mut shared = GroupScorer::init(
@@ -125,16 +135,16 @@ fn federate(
         cfg,
         &mut ctx.rng(&["fedavg"]),
     );
-    let weights: Vec<f64> = split
-        .shards
+    let weights: Vec<f64> = trainers
         .iter()
-        .map(|s| s.questions.len() as f64)
+        .map(|&g| split.shards[g].questions.len() as f64)
         .collect();
     for round in 1..=fed.rounds {
         let broadcast = Mutex::new(shared);
-        let local = ctx.per_group(names, |g| {
+        let local = ctx.per_group(&names, |i| {
             let net = copy_of(&broadcast)?;
-            GroupScorer::fit(&net, &split.shards[g], features, fed.local_epochs, cfg.lr)
+            let shard = &split.shards[trainers[i]];
+            GroupScorer::fit(&net, shard, features, fed.local_epochs, cfg.lr)
                 .map_err(|e| StageError(format!("FedAvg round {round}: {e}")))?;
             Ok(net)
         })?;

@@ -27,7 +27,13 @@ impl Stage for ScoreParams {
     fn run(&self, ctx: &Context<'_>, inputs: &Inputs<'_>) -> Result<Artifact, StageError> {
         let batch = inputs.rollouts()?;
         let scorers = inputs.scorers()?;
-        let groups = &inputs.split()?.groups;
+        let split = inputs.split()?;
+        // The scorers' groups: every group but the evaluation-only ones.
+        let groups: Vec<GroupInfo> = split
+            .trainers()
+            .into_iter()
+            .map(|g| split.groups[g].clone())
+            .collect();
         // Only plain answers cross into the groups' parallel tasks, never the policy's tensors.
         let (questions, answers) = (&batch.rollouts.questions, &batch.rollouts.answers);
         let rows = ctx.per_group(&scorers.groups, |g| {
@@ -43,9 +49,6 @@ impl Stage for ScoreParams {
         let n = questions.len();
         let matrix = RewardMatrix::new(rows.len(), n, rows.concat())
             .map_err(|e| StageError(e.to_string()))?;
-        Ok(Artifact::Rewards(Arc::new(Rewards {
-            matrix,
-            groups: groups.clone(),
-        })))
+        Ok(Artifact::Rewards(Arc::new(Rewards { matrix, groups })))
     }
 }

@@ -101,6 +101,13 @@ impl Split {
     pub fn group_names(&self) -> Vec<String> {
         self.groups.iter().map(|g| g.name.clone()).collect()
     }
+
+    /// Indices of the groups that score and train (not evaluation-only).
+    pub fn trainers(&self) -> Vec<usize> {
+        (0..self.groups.len())
+            .filter(|&g| !self.groups[g].eval_only)
+            .collect()
+    }
 }
 
 impl Stage for SplitParams {
