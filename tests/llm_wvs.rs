@@ -222,3 +222,37 @@ fn an_evaluation_only_country_is_measured_but_never_scores() {
         assert!(err.contains(expected), "{set}: `{expected}` not in {err}");
     }
 }
+
+/// `source: model` on real data: each country's reward model learns on frozen SmolLM2
+/// features of its own training questions, and is checked on held-out ones.
+#[test]
+fn reward_models_learn_on_frozen_language_model_features() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let learned = [
+        "-s",
+        "reward_model.source=model",
+        "-s",
+        "reward_model.features=smollm2-135m-instruct",
+    ];
+    let o = chorus(&args("rounds=1", &out, &learned));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let quality: Vec<(String, f64)> = metrics(&run_dir(&out))
+        .into_iter()
+        .filter(|r| r.3 == "reward_model_alignment")
+        .map(|r| (r.2.unwrap(), r.4))
+        .collect();
+    assert_eq!(quality.len(), 3, "{quality:?}");
+    for (g, a) in &quality {
+        assert!(*a > 0.5 && *a <= 1.0, "{g}: held-out alignment {a}");
+    }
+    let o = chorus(&[
+        "validate",
+        PIPELINE,
+        "-s",
+        "reward_model.features=smollm2-135m-instruct",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("`source: oracle` has none"), "{err}");
+}

@@ -86,6 +86,12 @@ pub struct RewardModelConfig {
     /// Adam learning rate.
     #[serde(default = "d_lr")]
     pub lr: f64,
+    /// Where `source: model` gets question features on data that has none (real surveys): a
+    /// language model (a known short name, a .gguf file or a model folder) whose final hidden
+    /// state at the answer position of each question's prompt is that question's feature
+    /// vector, computed once per run from the frozen base weights (the PluralLLM pattern).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<String>,
     /// Federated averaging before the local training: the groups first train one shared model
     /// together, then each fine-tunes it for `epochs` on its own shard (0: every group scores
     /// with the shared model). Off by default: each group trains alone from its own init.
@@ -148,6 +154,12 @@ impl RewardModelConfig {
                 "`epochs` must be at least 1 (0 is allowed only with `fedavg`, where the groups score with the shared model)".to_owned(),
             ));
         }
+        if self.features.is_some() && self.source == Source::Oracle {
+            return Err((
+                "features",
+                "`features` feeds a learned reward model, and `source: oracle` has none; remove one of the two".to_owned(),
+            ));
+        }
         if let Some(fed) = &self.fedavg {
             if self.source == Source::Oracle {
                 return Err((
@@ -200,24 +212,37 @@ impl GroupScorer {
     /// Trains `net` in place on one shard for `epochs`: cross-entropy between the predicted
     /// distribution and the shard's empirical answer shares, full-batch Adam from fresh
     /// moments.
+    ///
+    /// Questions may have fewer options (`options[q]`) than the net has outputs: the logits of
+    /// the options a question lacks are masked out, so they get no probability and no gradient.
     pub fn fit(
         net: &Net,
         shard: &GroupShard,
         features: &[Vec<f32>],
+        options: &[usize],
         epochs: u32,
         lr: f64,
     ) -> Result<(), TrainingDiverged> {
         let mut adam = Adam::new(&net.trainable(), lr);
         let x = stack(&shard.questions, features);
         let n = shard.questions.len();
-        let flat: Vec<f32> = shard.answers.iter().flatten().map(|&a| a as f32).collect();
-        let target = Tensor::from_slice(&flat).view([n as i64, -1]);
+        let k = net.shape().outputs;
+        let flat: Vec<f32> = shard
+            .answers
+            .iter()
+            .flat_map(|a| (0..k).map(|i| a.get(i).map_or(0.0, |&x| x as f32)))
+            .collect();
+        let target = Tensor::from_slice(&flat).view([n as i64, k as i64]);
         let mass = target.sum_dim_intlist(-1, true, DType::Float);
+        let lacking = lacking_options(&shard.questions, options, k);
         for epoch in 1..=epochs {
             // Loss −(1/n) Σ_i Σ_k t_ik log p_ik; its gradient in the logits is
             // (p_i · Σ_k t_ik − t_i)/n.
             let acts = net.forward(&x);
-            let p = acts.head().softmax(-1, DType::Float);
+            let p = acts
+                .head()
+                .masked_fill(&lacking, f64::NEG_INFINITY)
+                .softmax(-1, DType::Float);
             let d_head = (p * &mass - &target) / n as f64;
             net.backward(&acts, &d_head, None, None);
             adam.step_clip_norm(&net.trainable(), 1.0)
@@ -230,17 +255,22 @@ impl GroupScorer {
     pub fn from_net(
         net: &Net,
         features: &[Vec<f32>],
-        options: usize,
+        options: &[usize],
         shape: RewardShape,
     ) -> GroupScorer {
         let all: Vec<usize> = (0..features.len()).collect();
-        let head = net.forward(&stack(&all, features)).head();
+        let k = net.shape().outputs;
+        let head = net
+            .forward(&stack(&all, features))
+            .head()
+            .masked_fill(&lacking_options(&all, options, k), f64::NEG_INFINITY);
         let predicted = Vec::<f32>::try_from(head.softmax(-1, DType::Float).flatten(0, -1))
             .expect("f32 predictions");
         GroupScorer {
             predicted: predicted
-                .chunks(options)
-                .map(|p| p.iter().map(|&x| f64::from(x)).collect())
+                .chunks(k)
+                .zip(options)
+                .map(|(p, &n)| p[..n].iter().map(|&x| f64::from(x)).collect())
                 .collect(),
             shape,
         }
@@ -267,6 +297,15 @@ impl GroupScorer {
             .map(|(&q, a)| self.shape.reward(a, self.predicted(q)))
             .collect()
     }
+}
+
+/// `[questions, k]`, true where a question has no option of that index.
+fn lacking_options(questions: &[usize], options: &[usize], k: usize) -> Tensor {
+    let lacking: Vec<bool> = questions
+        .iter()
+        .flat_map(|&q| (0..k).map(move |i| i >= options[q]))
+        .collect();
+    Tensor::from_slice(&lacking).view([questions.len() as i64, k as i64])
 }
 
 /// FedAvg's server step: the mean of the groups' parameters weighted by `weights` (their

@@ -81,6 +81,28 @@ impl ChoicePrompts {
     }
 }
 
+/// Each prompt's final hidden state at its last position (`[hidden]` per question), from the
+/// frozen base model: features that carry what the model understood of the question.
+pub fn question_features(
+    model: &Model,
+    prompts: &ChoicePrompts,
+) -> Result<Vec<Vec<f32>>, PolicyError> {
+    let _guard = tch::no_grad_guard();
+    let mut out = Vec::with_capacity(prompts.ids.len());
+    for chunk in prompts.ids.chunks(16) {
+        let (ids, mask) = left_pad(chunk, prompts.pad, Device::Cpu).map_err(failed)?;
+        let hidden = model.forward(&ids, &mask, None).map_err(failed)?;
+        let last = hidden
+            .select(1, -1)
+            .to_kind(Kind::Float)
+            .to_device(Device::Cpu);
+        let width = last.size()[1] as usize;
+        let flat = Vec::<f32>::try_from(last.flatten(0, -1)).map_err(failed)?;
+        out.extend(flat.chunks(width).map(<[f32]>::to_vec));
+    }
+    Ok(out)
+}
+
 /// A survey question as the user turn of a chat: the question, its options lettered A, B, …,
 /// and the instruction to answer with one letter (whose token the policy reads next).
 pub fn survey_prompt(q: &QuestionText) -> String {

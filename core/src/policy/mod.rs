@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 pub use adam::{Adam, NonFiniteGradient, Param};
-pub use llm::{survey_prompt, ChoicePrompts, LlmPolicy, LoraSettings};
+pub use llm::{question_features, survey_prompt, ChoicePrompts, LlmPolicy, LoraSettings};
 #[cfg(test)]
 pub(crate) use mlp::autograd_log_prob;
 pub use mlp::MlpPolicy;

@@ -5,10 +5,14 @@ use std::sync::{Arc, Mutex};
 use super::artifact::Reading;
 use super::split::Split;
 use super::{Artifact, Context, Inputs, Stage, StageError};
-use crate::policy::Net;
+use crate::data::QuestionText;
+use crate::policy::{question_features, ChoicePrompts, Net};
 use crate::reward::{
     average, calibration_error, held_out_alignment, FedAvg, GroupScorer, RewardModelConfig, Source,
 };
+use chorus_llm::fetch;
+use chorus_llm::model::LoadOptions;
+use chorus_llm::pretrained::Pretrained;
 
 /// The groups' scorers, index = group. Each was trained on one shard only (after FedAvg,
 /// starting from a model the groups trained together through weights).
@@ -57,7 +61,6 @@ impl Stage for RewardModelConfig {
             .map(|&g| split.groups[g].name.clone())
             .collect();
         let bank = &split.bank;
-        let features = &bank.questions.features;
         let diverged = |e: crate::reward::TrainingDiverged| StageError(e.to_string());
         let scorers = match (self.source, &self.fedavg) {
             (Source::Oracle, _) => ctx.per_group(&names, |i| {
@@ -69,9 +72,13 @@ impl Stage for RewardModelConfig {
                 ))
             })?,
             (Source::Model, fedavg) => {
-                let options = model_options(bank)?;
+                let features = &self.question_features(bank)?;
+                let options = &bank.questions.options;
+                let most = options.iter().copied().max().unwrap_or(0);
                 let shared = match fedavg {
-                    Some(fed) => Some(Mutex::new(federate(ctx, split, &trainers, self, fed)?)),
+                    Some(fed) => Some(Mutex::new(federate(
+                        ctx, split, features, &trainers, self, fed,
+                    )?)),
                     None => None,
                 };
                 ctx.per_group(&names, |i| {
@@ -79,13 +86,13 @@ impl Stage for RewardModelConfig {
                         Some(shared) => copy_of(shared)?,
                         None => GroupScorer::init(
                             features,
-                            options,
+                            most,
                             self,
                             &mut ctx.rng(&["group", &names[i]]),
                         ),
                     };
                     let shard = &split.shards[trainers[i]];
-                    GroupScorer::fit(&net, shard, features, self.epochs, self.lr)
+                    GroupScorer::fit(&net, shard, features, options, self.epochs, self.lr)
                         .map_err(diverged)?;
                     Ok(GroupScorer::from_net(&net, features, options, self.reward))
                 })?
@@ -119,6 +126,7 @@ impl Stage for RewardModelConfig {
 fn federate(
     ctx: &Context<'_>,
     split: &Split,
+    features: &[Vec<f32>],
     trainers: &[usize],
     cfg: &RewardModelConfig,
     fed: &FedAvg,
@@ -127,14 +135,9 @@ fn federate(
         .iter()
         .map(|&g| split.groups[g].name.clone())
         .collect();
-    let bank = &split.bank;
-    let features = &bank.questions.features;
-    let mut shared = GroupScorer::init(
-        features,
-        model_options(bank)?,
-        cfg,
-        &mut ctx.rng(&["fedavg"]),
-    );
+    let options = &split.bank.questions.options;
+    let most = options.iter().copied().max().unwrap_or(0);
+    let mut shared = GroupScorer::init(features, most, cfg, &mut ctx.rng(&["fedavg"]));
     let weights: Vec<f64> = trainers
         .iter()
         .map(|&g| split.shards[g].questions.len() as f64)
@@ -144,7 +147,7 @@ fn federate(
         let local = ctx.per_group(&names, |i| {
             let net = copy_of(&broadcast)?;
             let shard = &split.shards[trainers[i]];
-            GroupScorer::fit(&net, shard, features, fed.local_epochs, cfg.lr)
+            GroupScorer::fit(&net, shard, features, options, fed.local_epochs, cfg.lr)
                 .map_err(|e| StageError(format!("FedAvg round {round}: {e}")))?;
             Ok(net)
         })?;
@@ -153,14 +156,40 @@ fn federate(
     Ok(shared)
 }
 
-/// The option count of a learned reward model, which predicts from question features with one
-/// output per option: the data must have features and one option count.
-fn model_options(bank: &super::QuestionBank) -> Result<usize, StageError> {
-    match (bank.questions.has_features(), bank.questions.uniform_options()) {
-        (true, Some(k)) => Ok(k),
-        _ => Err(StageError(
-            "`source: model` learns from question features with one option count, which this dataset does not have; use `source: oracle`".to_owned(),
-        )),
+impl RewardModelConfig {
+    /// The features a learned reward model reads: a language model's, when `features` names
+    /// one, else the data's own.
+    fn question_features(&self, bank: &super::QuestionBank) -> Result<Vec<Vec<f32>>, StageError> {
+        let Some(model) = &self.features else {
+            return match bank.questions.has_features() {
+                true => Ok(bank.questions.features.clone()),
+                false => Err(StageError(
+                    "`source: model` learns from question features, which this dataset does not have; name a language model to compute them (`features: smollm2-135m-instruct`) or use `source: oracle`".to_owned(),
+                )),
+            };
+        };
+        let failed = |e: &dyn std::fmt::Display| StageError(e.to_string());
+        let text: Vec<&QuestionText> = bank
+            .questions
+            .text
+            .iter()
+            .map(Option::as_ref)
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                StageError(
+                    "`features:` reads each question's wording, and this dataset has none; the simulator's questions have features of their own (drop `features:`)".to_owned(),
+                )
+            })?;
+        let path = fetch::resolve(model, &|m| tracing::info!("{m}")).map_err(|e| failed(&e))?;
+        let pre = Pretrained::load(&path, LoadOptions::default()).map_err(|e| failed(&e))?;
+        let chat = pre.chat.as_ref().ok_or_else(|| {
+            StageError(format!(
+                "{}: the model has no chat template, and survey prompts are chat turns",
+                path.display()
+            ))
+        })?;
+        let prompts = ChoicePrompts::build(&text, &pre.tokenizer, chat).map_err(|e| failed(&e))?;
+        question_features(&pre.model, &prompts).map_err(|e| failed(&e))
     }
 }
 
