@@ -53,6 +53,11 @@ impl Questions {
         self.options.iter().all(|&k| k == first).then_some(first)
     }
 
+    /// Every question's wording, if the data has it for all of them (real surveys).
+    pub fn wording(&self) -> Option<Vec<&QuestionText>> {
+        self.text.iter().map(Option::as_ref).collect()
+    }
+
     /// Whether every question has a non-empty feature vector, all of one length.
     pub fn has_features(&self) -> bool {
         let width = self.features.first().map_or(0, Vec::len);

@@ -12,7 +12,6 @@ use rand_distr::StandardNormal;
 use tch::Tensor;
 
 use super::split::Split;
-use crate::data::QuestionText;
 use crate::policy::{
     pretrain, stack, Adam, ChoicePrompts, LlmPolicy, LoraSettings, MlpPolicy, Net, Policy,
     PretrainStats, RolloutKind,
@@ -254,13 +253,7 @@ impl PolicyParams {
     fn llm(&self, model: &str, split: &Split, rng: &mut Rng) -> Result<LlmPolicy, StageError> {
         let failed = |e: &dyn std::fmt::Display| StageError(e.to_string());
         let bank = &split.bank;
-        let text: Vec<&QuestionText> = bank
-            .questions
-            .text
-            .iter()
-            .map(Option::as_ref)
-            .collect::<Option<_>>()
-            .ok_or_else(|| {
+        let text = bank.questions.wording().ok_or_else(|| {
                 StageError(
                     "a language model reads each question's wording, and this dataset has none (the simulator's questions are feature vectors); use real survey data (`data: {kind: wvs_json, ...}`) or the MLP policy".to_owned(),
                 )

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use super::artifact::Reading;
 use super::split::Split;
 use super::{Artifact, Context, Inputs, Stage, StageError};
-use crate::data::QuestionText;
 use crate::policy::{question_features, ChoicePrompts, Net};
 use crate::reward::{
     average, calibration_error, held_out_alignment, FedAvg, GroupScorer, RewardModelConfig, Source,
@@ -169,13 +168,7 @@ impl RewardModelConfig {
             };
         };
         let failed = |e: &dyn std::fmt::Display| StageError(e.to_string());
-        let text: Vec<&QuestionText> = bank
-            .questions
-            .text
-            .iter()
-            .map(Option::as_ref)
-            .collect::<Option<_>>()
-            .ok_or_else(|| {
+        let text = bank.questions.wording().ok_or_else(|| {
                 StageError(
                     "`features:` reads each question's wording, and this dataset has none; the simulator's questions have features of their own (drop `features:`)".to_owned(),
                 )
