@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates (once) the Python environment that bench/ppo_reference.py and bench/llm_fixtures.py run in.
+# Creates (once) the Python environment that bench/ppo_reference.py, bench/llm_fixtures.py,
+# bench/llm_reference.py and bench/llm_ppo_reference.py run in.
 #
 # The reference must import torch from Python, which the CPU-only libtorch that
 # `./chorus.sh setup` installs cannot do (it leaves out torch's CUDA dependency tree,
@@ -11,7 +12,9 @@
 # Beside torch it installs the language-model reference stack that bench/llm_fixtures.py
 # uses to write tests/fixtures/llm/ (about 170 MB more), each at an exact version checked to
 # load GGUF files with torch 2.13.0: transformers, gguf (gguf-py, llama.cpp's reader/writer),
-# accelerate, and transformers' own tokenizers/safetensors/huggingface_hub. (transformers 5.25.0
+# accelerate, and transformers' own tokenizers/safetensors/huggingface_hub; and peft, the LoRA
+# adapters of bench/llm_ppo_reference.py (0.21.2, whose only new package is itself; checked to
+# wrap transformers 5.24.0's Llama on torch 2.13.0). (transformers 5.25.0
 # requires kernels>=0.19.1, which the package index offers no release of; 5.24.0 has no such pin.)
 # No sentencepiece or protobuf: every tokenizer involved is a byte-level BPE.
 #
@@ -28,6 +31,7 @@ LLM_PINS=(
   tokenizers==0.23.3
   safetensors==0.8.0
   huggingface_hub==2.4.0
+  peft==0.21.2
 )
 cache="${CHORUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chorus}"
 venv="$cache/bench-venv"
