@@ -130,7 +130,7 @@ class Reference:
         return torch.optim.Adam(self.params, lr=self.cfg["lr"], eps=1e-8)
 
     def heads(self, index):
-        """Letter log-probs restricted to each row's options [N, L] and values [N] of rows `index`."""
+        """Letter log-probs (restricted to each row's options) [N, L] and values [N] of `index`."""
         ids, mask = left_pad([self.rows[i] for i in index.tolist()], self.pad)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         hidden = self.backbone(
@@ -184,7 +184,8 @@ class Reference:
                 pg = torch.maximum(-a * ratio, -a * ratio.clamp(1 - cfg["clip"], 1 + cfg["clip"]))
                 v_clip = v_old + (value - v_old).clamp(-cfg["value_clip"], cfg["value_clip"])
                 vf = 0.5 * torch.maximum((value - r).square(), (v_clip - r).square()).mean()
-                loss = pg.mean() + cfg["vf_coef"] * vf - cfg["entropy_coef"] * self.entropy(log_probs).mean()
+                entropy = self.entropy(log_probs).mean()
+                loss = pg.mean() + cfg["vf_coef"] * vf - cfg["entropy_coef"] * entropy
                 loss.backward()
                 self.adam_step(optimizer)
                 with torch.no_grad():
@@ -243,16 +244,13 @@ def main():
     print(f"train_minibatches_s {seconds - reference_s - entropy_s - steps * adam_s:.3f}")
     print(f"adam_steps_s {steps * adam_s:.3f}")
     print(f"entropy_forward_s {entropy_s:.3f}")
-    print(
-        "stats " + " ".join(f"{k} {stats[k]:.6f}" for k in ("kl", "entropy", "clip_fraction", "value_loss", "approx_kl"))
-    )
+    names = ("kl", "entropy", "clip_fraction", "value_loss", "approx_kl")
+    print("stats " + " ".join(f"{k} {stats[k]:.6f}" for k in names))
     theirs = spec["chorus"]["stats"]
-    print(
-        "check stats_vs_chorus "
-        + " ".join(f"{k} {stats[k] - theirs[k]:+.1e}" for k in ("kl", "entropy", "clip_fraction", "value_loss", "approx_kl"))
-    )
+    print("check stats_vs_chorus " + " ".join(f"{k} {stats[k] - theirs[k]:+.1e}" for k in names))
     tokens = sum(len(r) for r in ref.rows)
-    print(f"batch {n} prompt_tokens {tokens} threads {threads} reps {REPS} torch {torch.__version__}")
+    print(f"batch {n} prompt_tokens {tokens} threads {threads} reps {REPS} "
+          f"torch {torch.__version__}")
 
 
 if __name__ == "__main__":
