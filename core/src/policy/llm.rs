@@ -7,6 +7,7 @@
 //! letters that question has. Only LoRA adapters and a value head on the last position's
 //! final hidden state train; the base weights are shared by every round's fork and never
 //! change, and the KL reference is that base with the adapters switched off (no second copy).
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chorus_llm::chat::{ChatTemplate, Message};
@@ -145,6 +146,32 @@ fn failed(e: impl std::fmt::Display) -> PolicyError {
     PolicyError(e.to_string())
 }
 
+/// Where `ids` (`[N, T]`) repeats rows: the index of each distinct row's first occurrence and,
+/// per row, the position of its distinct row among them; `None` when every row is distinct.
+/// A round samples each question several times (`samples_per_question`), and a prompt's
+/// forward pass does not depend on which sample it serves, so each distinct prompt is run
+/// once and its output is gathered back to every row (autograd sums the rows' gradients).
+fn distinct_rows(ids: &Tensor) -> Result<Option<(Tensor, Tensor)>, PolicyError> {
+    let width = ids.size().get(1).copied().unwrap_or(0).max(1) as usize;
+    let flat = Vec::<i64>::try_from(ids.flatten(0, -1)).map_err(failed)?;
+    let mut seen = HashMap::new();
+    let mut first = Vec::new();
+    let inverse: Vec<i64> = flat
+        .chunks(width)
+        .enumerate()
+        .map(|(row, tokens)| {
+            *seen.entry(tokens).or_insert_with(|| {
+                first.push(row as i64);
+                first.len() as i64 - 1
+            })
+        })
+        .collect();
+    if first.len() == inverse.len() {
+        return Ok(None);
+    }
+    Ok(Some((Tensor::from_slice(&first), Tensor::from_slice(&inverse))))
+}
+
 /// One forward over rows of prompts: the letter logits restricted to each row's options, and
 /// the last position's hidden state.
 struct Heads {
@@ -222,8 +249,22 @@ impl LlmPolicy {
             ));
         };
         let lora = adapted.then_some(&self.lora);
-        let hidden = base.forward_with(ids, mask, None, lora).map_err(failed)?;
-        let last = hidden.select(1, -1);
+        let last = match distinct_rows(ids)? {
+            Some((first, inverse)) => base
+                .forward_with(
+                    &ids.index_select(0, &first),
+                    &mask.index_select(0, &first),
+                    None,
+                    lora,
+                )
+                .map_err(failed)?
+                .select(1, -1)
+                .index_select(0, &inverse.to_device(base.device())),
+            None => base
+                .forward_with(ids, mask, None, lora)
+                .map_err(failed)?
+                .select(1, -1),
+        };
         let logits = base
             .logits_at(&last, Some(&self.prompts.letters))
             .map_err(failed)?
@@ -483,6 +524,44 @@ mod tests {
         }
         let base_after = policy.reference_log_prob(&probe.samples).unwrap();
         assert!(base_after.equal(&base_before), "the base model changed");
+    }
+
+    /// A prompt asked several times in one batch is run once: its rows get what a batch of
+    /// distinct prompts gives, and the gradient sums over the repeats.
+    #[test]
+    fn repeated_prompts_match_distinct_ones_in_value_and_gradient() {
+        let mut rng = crate::rng::stream(3, &["llm-policy"]);
+        let policy = policy(&mut rng);
+        let base = policy.base().unwrap();
+        // A weighted sum of every row's P(A) and value, differentiated.
+        let run = |questions: &[usize], weights: &[f32]| {
+            for p in policy.trainable() {
+                if p.value.grad().defined() {
+                    let _ = p.value.grad().zero_();
+                }
+            }
+            let heads = policy
+                .heads(&base, &policy.batch(questions).unwrap(), true)
+                .unwrap();
+            let w = Tensor::from_slice(weights);
+            let a = heads.log_probs.select(1, 0);
+            ((&a * &w).sum(Kind::Float) + (&heads.values * &w).sum(Kind::Float)).backward();
+            let grads: Vec<Tensor> = policy.trainable().iter().map(|p| p.grad.copy()).collect();
+            (Vec::<f32>::try_from(a.detach()).unwrap(), grads)
+        };
+        let (repeated, repeated_grads) = run(&[0, 1, 0, 0], &[1.0; 4]);
+        let (distinct, distinct_grads) = run(&[0, 1], &[3.0, 1.0]);
+        let expected = [distinct[0], distinct[1], distinct[0], distinct[0]];
+        assert_eq!(repeated, expected);
+        // (LoRA's A matrices get no gradient while B is still zero; the B's and the value head do.)
+        let moved = distinct_grads.iter().filter(|d| d.abs().max().double_value(&[]) > 0.0);
+        assert!(moved.count() > distinct_grads.len() / 2);
+        for (r, d) in repeated_grads.iter().zip(&distinct_grads) {
+            assert!(r.allclose(d, 1e-5, 1e-7, false), "{r} vs {d}");
+        }
+        assert!(distinct_rows(&policy.batch(&[0, 1, 2]).unwrap()[0])
+            .unwrap()
+            .is_none());
     }
 
     /// A fork trains on its own: the original's adapters do not move.
