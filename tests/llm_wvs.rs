@@ -107,6 +107,59 @@ fn two_ppo_rounds_move_the_real_model_on_real_data() {
     );
 }
 
+/// The `generate` form: the model writes each answer (up to 6 tokens), the answers are read
+/// for a letter, and the update is per token. Two rounds run end to end, count the answers
+/// that named no option, move the policy, and repeat to the same numbers.
+#[test]
+fn written_answers_train_the_real_model_per_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let form = [
+        "-s",
+        "policy.rollout=generate",
+        "-s",
+        "policy.max_tokens=6",
+        "-s",
+        "ppo.entropy_coef=0",
+    ];
+    let (first, second) = (tmp.path().join("first"), tmp.path().join("second"));
+    for out in [&first, &second] {
+        let o = chorus(&args("rounds=2", out, &form));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let read = |out: &Path| std::fs::read(run_dir(out).join("metrics.jsonl")).unwrap();
+    assert!(
+        read(&first) == read(&second),
+        "the same seed, other numbers"
+    );
+    let rows = metrics(&run_dir(&first));
+    let per_round = |metric: &str| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| r.0 == "aggregate" && r.3 == metric)
+            .map(|r| r.4)
+            .collect()
+    };
+    let unparsed = per_round("unparsed_answers");
+    assert_eq!(unparsed.len(), 2, "counted every round");
+    assert!(
+        unparsed.iter().all(|&n| (0.0..8.0).contains(&n)),
+        "most of SmolLM2's answers name an option: {unparsed:?}"
+    );
+    let kl: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.0 == "ppo" && r.3 == "train_kl")
+        .map(|r| r.4)
+        .collect();
+    assert!(kl[0].abs() < 1e-4, "round 1 writes with the base: {kl:?}");
+    assert!(kl[1].abs() > 1e-6, "round 2 with a moved policy: {kl:?}");
+    let alignment = |stage: &str, round: u64| -> Vec<f64> {
+        rows.iter()
+            .filter(|r| r.0 == stage && r.1 == round && r.3 == "alignment")
+            .map(|r| r.4)
+            .collect()
+    };
+    assert_ne!(alignment("initial", 0), alignment("evaluate", 2));
+}
+
 #[test]
 fn killed_and_resumed_llm_run_matches_an_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
@@ -168,6 +221,31 @@ fn bad_language_model_settings_are_refused_by_name() {
             PIPELINE,
             vec!["policy.model=llama-70b"],
             vec!["`llama-70b`", "smollm2-135m-instruct"],
+        ),
+        (
+            PIPELINE,
+            vec!["policy.rollout=distribution"],
+            vec!["`distribution` is the MLP's"],
+        ),
+        (
+            PIPELINE,
+            vec!["policy.max_tokens=4"],
+            vec!["`max_tokens` applies to written answers"],
+        ),
+        (
+            PIPELINE,
+            vec!["policy.rollout=generate", "policy.max_tokens=0"],
+            vec!["`max_tokens` must be 1 to 256"],
+        ),
+        (
+            PIPELINE,
+            vec!["aggregate.unparsed_reward=low"],
+            vec!["`unparsed_reward` must be a finite number"],
+        ),
+        (
+            quickstart,
+            vec!["policy.rollout=generate"],
+            vec!["only a language model (`model:`) writes its answers"],
         ),
         (
             quickstart,

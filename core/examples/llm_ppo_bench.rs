@@ -115,7 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         alpha: 16.0,
         targets: vec![Target::Q, Target::V],
     };
-    let policy = LlmPolicy::new(model, prompts, &lora, &mut stream(SEED, &["init"]))?;
+    let policy = LlmPolicy::new(model, prompts, &lora, None, &mut stream(SEED, &["init"]))?;
     let bank = QuestionBank {
         questions: Questions::with_features(4, vec![Vec::new(); PROMPTS]),
         train: (0..PROMPTS).collect(),
@@ -131,7 +131,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let actions: Vec<usize> = rollouts
         .answers
         .iter()
-        .map(|a| a.iter().position(|&x| x == 1.0).expect("one-hot"))
+        .map(|a| a.iter().flatten().position(|&x| x == 1.0).expect("one-hot"))
         .collect();
     let groups = survey.groups.len();
     let rewards: Vec<f64> = questions
@@ -205,6 +205,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 old_value: &values,
                 returns: &zeros,
                 ref_log_prob: &old,
+                mask: None,
             },
         };
         fork.backward(&rollouts.samples.select(&rows), &loss)?;

@@ -170,6 +170,7 @@ pub fn restore(
                 groups,
             } => Artifact::Aggregated(Arc::new(Aggregated {
                 rewards: Vec::new(),
+                unparsed: None,
                 groups: groups.clone(),
                 weights: weights.clone(),
                 group_rewards: Vec::new(),

@@ -8,6 +8,7 @@
 use rand::RngCore;
 use tch::{Kind, Tensor};
 
+use crate::lora::Lora;
 use crate::model::{left_pad, Model, ModelError};
 
 /// How the next token is chosen from the last position's logits.
@@ -50,6 +51,17 @@ pub fn generate<R: RngCore + ?Sized>(
     options: &GenerateOptions,
     rng: &mut R,
 ) -> Result<Vec<Vec<i64>>, GenerateError> {
+    generate_with(model, None, prompts, options, rng)
+}
+
+/// [`generate`] by the model with LoRA adapters (`None`: the base model).
+pub fn generate_with<R: RngCore + ?Sized>(
+    model: &Model,
+    lora: Option<&Lora>,
+    prompts: &[Vec<i64>],
+    options: &GenerateOptions,
+    rng: &mut R,
+) -> Result<Vec<Vec<i64>>, GenerateError> {
     if let Sampling::Sample { temperature, top_p } = options.sampling {
         if !(temperature.is_finite() && temperature > 0.0) {
             return Err(GenerateError::Options(format!(
@@ -76,7 +88,7 @@ pub fn generate<R: RngCore + ?Sized>(
     let (ids, mask) = left_pad(prompts, 0, device)?;
     let longest = ids.size()[1] as usize;
     let mut cache = model.new_cache(rows, longest + options.max_new_tokens)?;
-    let mut hidden = model.forward(&ids, &mask, Some(&mut cache))?;
+    let mut hidden = model.forward_with(&ids, &mask, Some(&mut cache), lora)?;
     let step_mask = Tensor::f_ones([rows as i64, 1], (Kind::Int64, device))?;
     let mut done = vec![false; rows];
     for step in 0..options.max_new_tokens {
@@ -100,7 +112,7 @@ pub fn generate<R: RngCore + ?Sized>(
         let feed = Tensor::f_from_slice(&next)?
             .f_view([rows as i64, 1])?
             .f_to_device(device)?;
-        hidden = model.forward(&feed, &step_mask, Some(&mut cache))?;
+        hidden = model.forward_with(&feed, &step_mask, Some(&mut cache), lora)?;
     }
     Ok(out)
 }

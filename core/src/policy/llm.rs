@@ -1,16 +1,20 @@
-//! A pretrained language model as the policy, answering survey questions by choosing an option
-//! letter (the `choice` rollout form).
+//! A pretrained language model as the policy, answering survey questions.
 //!
 //! Each question is a prompt (the question and its lettered options, through the model's chat
-//! template) whose next token is the answer: the policy's distribution over a question's
-//! options is the softmax of the letter tokens' logits at the last position, restricted to the
-//! letters that question has. Only LoRA adapters and a value head on the last position's
+//! template). Its answer distribution is the softmax of the letter tokens' logits at the
+//! prompt's last position, restricted to the letters the question has; evaluation reads it in
+//! both rollout forms. In the `choice` form a rollout samples one letter from it (one step);
+//! in the `generate` form the model writes a short answer (up to `max_tokens` tokens, sampled
+//! from the whole vocabulary at temperature 1, so the log-probs are exact) that is read for a
+//! letter ([`read_letter`]), and every written token is a step of the update (per-token KL,
+//! values and advantages, as TRL's PPO trainer). Only LoRA adapters and a value head on the
 //! final hidden state train; the base weights are shared by every round's fork and never
 //! change, and the KL reference is that base with the adapters switched off (no second copy).
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chorus_llm::chat::{ChatTemplate, Message};
+use chorus_llm::generate::{generate_with, GenerateOptions, Sampling};
 use chorus_llm::lora::{Lora, Target};
 use chorus_llm::model::{left_pad, Model};
 use chorus_llm::tokenizer::TextTokenizer;
@@ -128,6 +132,42 @@ pub struct LoraSettings {
     pub targets: Vec<Target>,
 }
 
+/// How a policy writes its answers (the `generate` rollout form).
+pub struct Writing {
+    /// The most tokens an answer may take.
+    pub max_tokens: usize,
+    /// Tokens that end an answer (the model's end of turn); written, and trained on.
+    pub stop: Vec<i64>,
+    /// Reads the written tokens back as text.
+    pub tokenizer: TextTokenizer,
+}
+
+impl std::fmt::Debug for Writing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writing")
+            .field("max_tokens", &self.max_tokens)
+            .field("stop", &self.stop)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The option a written answer names: the first capital letter standing alone (not inside a
+/// word: "B", "B.", "(B)", "Answer: B") that is one of the question's `options` letters, so
+/// that "I think C" reads as C when there is no option I. `None`: the answer names no option.
+pub fn read_letter(text: &str, options: usize) -> Option<usize> {
+    let chars: Vec<char> = text.chars().collect();
+    let alone = |i: usize| {
+        let before = i.checked_sub(1).map(|j| chars[j]);
+        let after = chars.get(i + 1);
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(|c| c.is_alphanumeric())
+    };
+    (0..chars.len()).find_map(|i| {
+        let c = chars[i];
+        let k = (c as u32).wrapping_sub('A' as u32) as usize;
+        (c.is_ascii_uppercase() && k < options && alone(i)).then_some(k)
+    })
+}
+
 #[derive(Debug)]
 pub struct LlmPolicy {
     /// The frozen base (a mutex because libtorch tensors may move between threads but not be
@@ -140,6 +180,8 @@ pub struct LlmPolicy {
     value_bias: Tensor,
     /// Prompts per forward pass outside training (evaluation), bounding activation memory.
     chunk: usize,
+    /// `Some`: the `generate` form; `None`: the `choice` form.
+    writing: Option<Arc<Writing>>,
 }
 
 fn failed(e: impl std::fmt::Display) -> PolicyError {
@@ -169,7 +211,10 @@ fn distinct_rows(ids: &Tensor) -> Result<Option<(Tensor, Tensor)>, PolicyError> 
     if first.len() == inverse.len() {
         return Ok(None);
     }
-    Ok(Some((Tensor::from_slice(&first), Tensor::from_slice(&inverse))))
+    Ok(Some((
+        Tensor::from_slice(&first),
+        Tensor::from_slice(&inverse),
+    )))
 }
 
 /// One forward over rows of prompts: the letter logits restricted to each row's options, and
@@ -181,15 +226,29 @@ struct Heads {
     values: Tensor,
 }
 
+/// One forward over written answers, per token: `[N, T]` each, on the CPU.
+struct Steps {
+    log_probs: Tensor,
+    values: Tensor,
+    entropy: Tensor,
+}
+
 impl LlmPolicy {
     /// A policy on `base` answering `prompts`, with fresh adapters (B = 0, so it starts as the
-    /// base model) and value head drawn from `rng`.
+    /// base model) and value head drawn from `rng`; it writes its answers when `writing` is
+    /// given, and chooses a letter otherwise.
     pub fn new(
         base: Model,
         prompts: ChoicePrompts,
         lora: &LoraSettings,
+        writing: Option<Writing>,
         rng: &mut Rng,
     ) -> Result<LlmPolicy, PolicyError> {
+        if writing.as_ref().is_some_and(|w| w.max_tokens == 0) {
+            return Err(PolicyError(
+                "`max_tokens` must be at least 1 to write an answer".into(),
+            ));
+        }
         let most = prompts.options.iter().copied().max().unwrap_or(0);
         if most > prompts.letters.len() {
             return Err(PolicyError(format!(
@@ -217,6 +276,7 @@ impl LlmPolicy {
             value_weight,
             value_bias,
             chunk: 16,
+            writing: writing.map(Arc::new),
         })
     }
 
@@ -240,6 +300,30 @@ impl LlmPolicy {
         Ok(vec![ids, mask, allowed])
     }
 
+    /// Final hidden states of the rows `ids` (`[N, T, hidden]`, on the model's device), with
+    /// the adapters (`adapted`) or without (the reference); each distinct row runs once.
+    fn hidden(
+        &self,
+        base: &Model,
+        ids: &Tensor,
+        mask: &Tensor,
+        adapted: bool,
+    ) -> Result<Tensor, PolicyError> {
+        let lora = adapted.then_some(&self.lora);
+        match distinct_rows(ids)? {
+            Some((first, inverse)) => Ok(base
+                .forward_with(
+                    &ids.index_select(0, &first),
+                    &mask.index_select(0, &first),
+                    None,
+                    lora,
+                )
+                .map_err(failed)?
+                .index_select(0, &inverse.to_device(base.device()))),
+            None => base.forward_with(ids, mask, None, lora).map_err(failed),
+        }
+    }
+
     /// Letter log-probs and values of `inputs` (from [`LlmPolicy::batch`]), with the adapters
     /// (`adapted`) or without (the reference); differentiable when grad mode is on.
     fn heads(&self, base: &Model, inputs: &[Tensor], adapted: bool) -> Result<Heads, PolicyError> {
@@ -248,23 +332,7 @@ impl LlmPolicy {
                 "LLM samples hold ids, mask and allowed options".into(),
             ));
         };
-        let lora = adapted.then_some(&self.lora);
-        let last = match distinct_rows(ids)? {
-            Some((first, inverse)) => base
-                .forward_with(
-                    &ids.index_select(0, &first),
-                    &mask.index_select(0, &first),
-                    None,
-                    lora,
-                )
-                .map_err(failed)?
-                .select(1, -1)
-                .index_select(0, &inverse.to_device(base.device())),
-            None => base
-                .forward_with(ids, mask, None, lora)
-                .map_err(failed)?
-                .select(1, -1),
-        };
+        let last = self.hidden(base, ids, mask, adapted)?.select(1, -1);
         let logits = base
             .logits_at(&last, Some(&self.prompts.letters))
             .map_err(failed)?
@@ -278,6 +346,121 @@ impl LlmPolicy {
         Ok(Heads {
             log_probs: masked.log_softmax(-1, Kind::Float),
             values,
+        })
+    }
+
+    /// Per written token of `samples` (from [`LlmPolicy::write`]): its log-prob, the value
+    /// and the entropy of the next-token distribution before it, each `[N, T]` on the CPU,
+    /// with the adapters or without; differentiable when grad mode is on.
+    fn steps(&self, base: &Model, samples: &Samples, adapted: bool) -> Result<Steps, PolicyError> {
+        let [ids, mask, positions] = samples.inputs.as_slice() else {
+            return Err(PolicyError(
+                "written LLM samples hold ids, mask and token positions".into(),
+            ));
+        };
+        let device = base.device();
+        let hidden = self.hidden(base, ids, mask, adapted)?;
+        let width = hidden.size()[2];
+        let (n, t) = positions.size2().map_err(failed)?;
+        // The state before each written token: the one that predicted it.
+        let index = positions
+            .to_device(device)
+            .unsqueeze(-1)
+            .expand([n, t, width], false);
+        let before = hidden.gather(1, &index, false);
+        let all = base
+            .logits_at(&before, None)
+            .map_err(failed)?
+            .log_softmax(-1, Kind::Float);
+        let log_probs = all
+            .gather(-1, &samples.actions.to_device(device).unsqueeze(-1), false)
+            .squeeze_dim(-1);
+        let entropy = -(all.exp() * &all).sum_dim_intlist(-1, false, Kind::Float);
+        let values = before
+            .to_kind(Kind::Float)
+            .linear(&self.value_weight, Some(&self.value_bias))
+            .squeeze_dim(-1);
+        Ok(Steps {
+            log_probs: log_probs.to_device(Device::Cpu),
+            values: values.to_device(Device::Cpu),
+            entropy: entropy.to_device(Device::Cpu),
+        })
+    }
+
+    /// The `generate` form's rollouts: each prompt's answer written by the adapted model, and
+    /// read for a letter.
+    fn write(
+        &self,
+        writing: &Writing,
+        questions: &[usize],
+        rng: &mut Rng,
+    ) -> Result<Rollouts, PolicyError> {
+        let p = &self.prompts;
+        let prompts: Vec<Vec<i64>> = questions.iter().map(|&q| p.ids[q].clone()).collect();
+        let options = GenerateOptions {
+            max_new_tokens: writing.max_tokens,
+            // Temperature 1 over the whole vocabulary: the sampling distribution is the
+            // policy's, so the log-probs the update uses are exact.
+            sampling: Sampling::Sample {
+                temperature: 1.0,
+                top_p: 1.0,
+            },
+            stop: writing.stop.clone(),
+        };
+        let base = self.base()?;
+        let written =
+            generate_with(&base, Some(&self.lora), &prompts, &options, rng).map_err(failed)?;
+        let seqs: Vec<Vec<i64>> = prompts
+            .iter()
+            .zip(&written)
+            .map(|(prompt, answer)| [prompt.as_slice(), answer].concat())
+            .collect();
+        let (ids, mask) = left_pad(&seqs, p.pad, Device::Cpu).map_err(failed)?;
+        let width = ids.size()[1];
+        let steps = written.iter().map(Vec::len).max().unwrap_or(0);
+        let (mut positions, mut tokens, mut live) = (Vec::new(), Vec::new(), Vec::new());
+        for answer in &written {
+            let start = width - answer.len() as i64 - 1;
+            for j in 0..steps {
+                let written = j < answer.len();
+                positions.push(if written { start + j as i64 } else { width - 1 });
+                tokens.push(answer.get(j).copied().unwrap_or(0));
+                live.push(if written { 1.0f32 } else { 0.0 });
+            }
+        }
+        let shape = [questions.len() as i64, steps as i64];
+        let samples = Samples {
+            inputs: vec![ids, mask, Tensor::from_slice(&positions).view(shape)],
+            actions: Tensor::from_slice(&tokens).view(shape),
+            mask: Some(Tensor::from_slice(&live).view(shape)),
+        };
+        let scored = {
+            let _guard = tch::no_grad_guard();
+            self.steps(&base, &samples, true)?
+        };
+        let answers = written
+            .iter()
+            .zip(questions)
+            .map(|(answer, &q)| {
+                let text: Vec<u32> = answer
+                    .iter()
+                    .filter(|t| !writing.stop.contains(t))
+                    .map(|&t| t as u32)
+                    .collect();
+                let text = writing.tokenizer.decode(&text).map_err(failed)?;
+                Ok(read_letter(&text, p.options[q]).map(|pick| {
+                    let mut one_hot = vec![0.0; p.options[q]];
+                    one_hot[pick] = 1.0;
+                    one_hot
+                }))
+            })
+            .collect::<Result<Vec<_>, PolicyError>>()?;
+        Ok(Rollouts {
+            questions: questions.to_vec(),
+            samples,
+            log_probs: scored.log_probs,
+            values: scored.values,
+            answers,
         })
     }
 
@@ -298,6 +481,9 @@ impl Policy for LlmPolicy {
         questions: &[usize],
         rng: &mut Rng,
     ) -> Result<Rollouts, PolicyError> {
+        if let Some(writing) = &self.writing {
+            return self.write(writing, questions, rng);
+        }
         let inputs = self.batch(questions)?;
         let base = self.base()?;
         let heads = {
@@ -322,7 +508,7 @@ impl Policy for LlmPolicy {
             picks.push(pick as i64);
             let mut one_hot = vec![0.0; k];
             one_hot[pick] = 1.0;
-            answers.push(one_hot);
+            answers.push(Some(one_hot));
         }
         let actions = Tensor::from_slice(&picks);
         let log_probs = heads
@@ -331,7 +517,11 @@ impl Policy for LlmPolicy {
             .squeeze_dim(-1);
         Ok(Rollouts {
             questions: questions.to_vec(),
-            samples: Samples { inputs, actions },
+            samples: Samples {
+                inputs,
+                actions,
+                mask: None,
+            },
             log_probs,
             values: heads.values,
             answers,
@@ -341,6 +531,9 @@ impl Policy for LlmPolicy {
     fn reference_log_prob(&self, samples: &Samples) -> Result<Tensor, PolicyError> {
         let base = self.base()?;
         let _guard = tch::no_grad_guard();
+        if self.writing.is_some() {
+            return Ok(self.steps(&base, samples, false)?.log_probs);
+        }
         let heads = self.heads(&base, &samples.inputs, false)?;
         Ok(heads
             .log_probs
@@ -355,6 +548,12 @@ impl Policy for LlmPolicy {
             }
         }
         let base = self.base()?;
+        if self.writing.is_some() {
+            let steps = self.steps(&base, samples, true)?;
+            loss.forward(&steps.log_probs, &steps.values, &steps.entropy)
+                .backward();
+            return Ok(loss.stats(&steps.log_probs.detach(), &steps.values.detach()));
+        }
         let heads = self.heads(&base, &samples.inputs, true)?;
         let log_prob = heads
             .log_probs
@@ -368,6 +567,14 @@ impl Policy for LlmPolicy {
     fn entropy(&self, samples: &Samples) -> Result<f64, PolicyError> {
         let base = self.base()?;
         let _guard = tch::no_grad_guard();
+        if self.writing.is_some() {
+            let steps = self.steps(&base, samples, true)?;
+            let mean = match &samples.mask {
+                Some(m) => (&steps.entropy * m).sum(Kind::Float) / m.sum(Kind::Float),
+                None => steps.entropy.mean(Kind::Float),
+            };
+            return Ok(mean.double_value(&[]));
+        }
         let heads = self.heads(&base, &samples.inputs, true)?;
         Ok(Self::entropy_of(&heads.log_probs)
             .mean(Kind::Float)
@@ -436,6 +643,7 @@ impl Policy for LlmPolicy {
             value_weight: copy(&self.value_weight),
             value_bias: copy(&self.value_bias),
             chunk: self.chunk,
+            writing: self.writing.clone(),
         })
     }
 }
@@ -456,6 +664,20 @@ mod tests {
     }
 
     fn policy(rng: &mut Rng) -> LlmPolicy {
+        policy_writing(rng, None)
+    }
+
+    /// The tiny model writing up to `max_tokens` tokens, stopping at its end of sequence (2).
+    fn writing(max_tokens: usize) -> Writing {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/llm/tiny-llama");
+        Writing {
+            max_tokens,
+            stop: vec![2],
+            tokenizer: TextTokenizer::from_dir(&dir).unwrap(),
+        }
+    }
+
+    fn policy_writing(rng: &mut Rng, writing: Option<Writing>) -> LlmPolicy {
         // Six "questions" sharing a 20-token preamble; 3 or 4 options; letters are ids 10..14.
         let preamble: Vec<i64> = (0..20).map(|i| 20 + i).collect();
         let ids = (0..6)
@@ -472,7 +694,7 @@ mod tests {
             alpha: 8.0,
             targets: Target::ALL.to_vec(),
         };
-        LlmPolicy::new(tiny(), prompts, &lora, rng).unwrap()
+        LlmPolicy::new(tiny(), prompts, &lora, writing, rng).unwrap()
     }
 
     fn bank() -> QuestionBank {
@@ -502,7 +724,7 @@ mod tests {
         let mut kl = Vec::new();
         for _ in 0..4 {
             let rollouts = policy.sample(&bank, &questions, &mut rng).unwrap();
-            let rewards: Vec<f64> = rollouts.answers.iter().map(|a| a[0]).collect();
+            let rewards: Vec<f64> = rollouts.answers.iter().flatten().map(|a| a[0]).collect();
             let data = Batch {
                 rollouts: &rollouts,
                 rewards: &rewards,
@@ -554,7 +776,9 @@ mod tests {
         let expected = [distinct[0], distinct[1], distinct[0], distinct[0]];
         assert_eq!(repeated, expected);
         // (LoRA's A matrices get no gradient while B is still zero; the B's and the value head do.)
-        let moved = distinct_grads.iter().filter(|d| d.abs().max().double_value(&[]) > 0.0);
+        let moved = distinct_grads
+            .iter()
+            .filter(|d| d.abs().max().double_value(&[]) > 0.0);
         assert!(moved.count() > distinct_grads.len() / 2);
         for (r, d) in repeated_grads.iter().zip(&distinct_grads) {
             assert!(r.allclose(d, 1e-5, 1e-7, false), "{r} vs {d}");
@@ -562,6 +786,100 @@ mod tests {
         assert!(distinct_rows(&policy.batch(&[0, 1, 2]).unwrap()[0])
             .unwrap()
             .is_none());
+    }
+
+    /// Written answers train token by token: the tiny model mostly repeats the prompt's last
+    /// token (200); rewarding answers that start otherwise moves the adapted model's first-token
+    /// mass away from 200, while the rollouts' per-token log-probs, values and mask line up and
+    /// end at the stop token or at `max_tokens`.
+    #[test]
+    fn written_answers_train_per_token() {
+        let mut rng = crate::rng::stream(4, &["llm-policy"]);
+        let policy = policy_writing(&mut rng, Some(writing(4)));
+        // Adapters away from zero, so that the policy starts broader than the tiny model (which
+        // gives its favourite token 98%) and the reward has answers of both kinds to compare.
+        tch::manual_seed(4);
+        for (name, mut t) in policy.lora.named() {
+            if name.ends_with("lora_B") {
+                let _guard = tch::no_grad_guard();
+                t.copy_(&(t.randn_like() * 0.3));
+            }
+        }
+        let bank = bank();
+        let questions: Vec<usize> = (0..6).flat_map(|q| [q; 8]).collect();
+        let other = |policy: &LlmPolicy| {
+            let base = policy.base().unwrap();
+            let _guard = tch::no_grad_guard();
+            let inputs = policy.batch(&bank.train).unwrap();
+            let last = policy
+                .hidden(&base, &inputs[0], &inputs[1], true)
+                .unwrap()
+                .select(1, -1);
+            let p = base
+                .logits_at(&last, None)
+                .unwrap()
+                .softmax(-1, Kind::Float);
+            p.select(-1, 200)
+                .neg()
+                .g_add_scalar(1.0)
+                .mean(Kind::Float)
+                .double_value(&[])
+        };
+        let before = other(&policy);
+        let mut cfg: PpoConfig = serde_json::from_str("{}").unwrap();
+        cfg.lr = 0.01;
+        let mut adam = Adam::new(&policy.trainable(), cfg.lr);
+        let mut kl = Vec::new();
+        for _ in 0..6 {
+            let rollouts = policy.sample(&bank, &questions, &mut rng).unwrap();
+            let mask = rollouts.samples.mask.as_ref().expect("written steps");
+            let (n, t) = mask.size2().unwrap();
+            assert_eq!(
+                (n, rollouts.log_probs.size(), rollouts.values.size()),
+                (48, vec![n, t], vec![n, t])
+            );
+            let lens = Vec::<f32>::try_from(mask.sum_dim_intlist(-1, false, Kind::Float)).unwrap();
+            let tokens = Vec::<i64>::try_from(rollouts.samples.actions.flatten(0, -1)).unwrap();
+            for (row, &len) in tokens.chunks(t as usize).zip(&lens) {
+                let len = len as usize;
+                assert!((1..=4).contains(&len));
+                assert!(len == 4 || row[len - 1] == 2, "stops at its end: {row:?}");
+            }
+            let rewards: Vec<f64> = tokens
+                .chunks(t as usize)
+                .map(|row| f64::from(u8::from(row[0] != 200)))
+                .collect();
+            let data = Batch {
+                rollouts: &rollouts,
+                rewards: &rewards,
+                group_size: 8,
+            };
+            kl.push(
+                update(&policy, &mut adam, &data, &cfg, &mut rng)
+                    .unwrap()
+                    .kl,
+            );
+        }
+        assert!(kl.iter().all(|k| k.is_finite()), "{kl:?}");
+        let after = other(&policy);
+        assert!(after > before + 0.2, "P(not 200) {before} → {after}");
+    }
+
+    #[test]
+    fn a_written_answer_names_the_first_lone_option_letter() {
+        for (text, options, expected) in [
+            ("B", 4, Some(1)),
+            (" (C) Somewhat", 4, Some(2)),
+            ("Answer: D.", 4, Some(3)),
+            ("I think A", 4, Some(0)),
+            ("I think A", 10, Some(8)),
+            ("E", 4, None),
+            ("Absolutely", 4, None),
+            ("", 4, None),
+            ("a", 4, None),
+        ] {
+            assert_eq!(read_letter(text, options), expected, "{text:?}");
+        }
     }
 
     /// A fork trains on its own: the original's adapters do not move.

@@ -158,7 +158,7 @@ impl Policy for MlpPolicy {
                     picks.push(pick as i64);
                     let mut one_hot = vec![0.0; k];
                     one_hot[pick] = 1.0;
-                    answers.push(one_hot);
+                    answers.push(Some(one_hot));
                 }
                 let actions = Tensor::from_slice(&picks);
                 let (lp, _) = self.log_prob(&log_std, &head, &actions);
@@ -175,7 +175,7 @@ impl Policy for MlpPolicy {
                 let flat = Vec::<f32>::try_from(dist.flatten(0, -1)).expect("f32 answers");
                 let answers = flat
                     .chunks(k)
-                    .map(|r| r.iter().map(|&x| x as f64).collect())
+                    .map(|r| Some(r.iter().map(|&x| x as f64).collect()))
                     .collect();
                 (z, lp, answers)
             }
@@ -185,6 +185,7 @@ impl Policy for MlpPolicy {
             samples: Samples {
                 inputs: vec![x],
                 actions,
+                mask: None,
             },
             log_probs,
             values,

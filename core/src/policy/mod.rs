@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 pub use adam::{Adam, NonFiniteGradient, Param};
-pub use llm::{question_features, survey_prompt, ChoicePrompts, LlmPolicy, LoraSettings};
+pub use llm::{
+    question_features, read_letter, survey_prompt, ChoicePrompts, LlmPolicy, LoraSettings, Writing,
+};
 #[cfg(test)]
 pub(crate) use mlp::autograd_log_prob;
 pub use mlp::MlpPolicy;
@@ -29,7 +31,7 @@ use crate::ppo::{Loss, LossStats};
 use crate::rng::Rng;
 use crate::stage::QuestionBank;
 
-/// How a rollout expresses an answer.
+/// How the MLP's rollouts express an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RolloutKind {
@@ -42,11 +44,18 @@ pub enum RolloutKind {
 
 /// What a policy needs to score sampled answers again, one row per sample: its inputs in its
 /// own layout (the MLP: question features [N, F]) and the actions taken.
+///
+/// A sample is one step (the MLP, an LLM choosing a letter) or a sequence of steps (an LLM
+/// writing its answer token by token). One-step samples have log-probs and values of shape
+/// [N] and no `mask`; sequences have [N, T] with `mask` [N, T] (float, 1 on each row's
+/// first T_i steps, the tokens it wrote).
 #[derive(Debug)]
 pub struct Samples {
     pub inputs: Vec<Tensor>,
-    /// Choice: option indices [N] (int64). Distribution: latent z [N, K].
+    /// Choice: option indices [N] (int64). Distribution: latent z [N, K]. Generated: tokens
+    /// [N, T] (int64).
     pub actions: Tensor,
+    pub mask: Option<Tensor>,
 }
 
 impl Samples {
@@ -59,6 +68,7 @@ impl Samples {
                 .map(|t| t.index_select(0, index))
                 .collect(),
             actions: self.actions.index_select(0, index),
+            mask: self.mask.as_ref().map(|m| m.index_select(0, index)),
         }
     }
 
@@ -71,6 +81,7 @@ impl Samples {
                 .map(|t| t.narrow(0, start, len))
                 .collect(),
             actions: self.actions.narrow(0, start, len),
+            mask: self.mask.as_ref().map(|m| m.narrow(0, start, len)),
         }
     }
 }
@@ -81,12 +92,13 @@ pub struct Rollouts {
     /// Question index (into the bank) of each rollout.
     pub questions: Vec<usize>,
     pub samples: Samples,
-    /// log π_old(action | question), [N].
+    /// log π_old of each step's action, [N] or [N, T] (see [`Samples`]).
     pub log_probs: Tensor,
-    /// V_old(question), [N].
+    /// V_old before each step, shaped as `log_probs`.
     pub values: Tensor,
-    /// The answer each rollout gives, as a distribution over options (one-hot for choice).
-    pub answers: Vec<Vec<f64>>,
+    /// The answer each rollout gives, as a distribution over options (one-hot for choice);
+    /// `None` where a written answer names no option, which no group can score.
+    pub answers: Vec<Option<Vec<f64>>>,
 }
 
 /// A policy's computation failed (a language model out of memory, a tensor on the wrong
@@ -105,14 +117,15 @@ pub trait Policy: std::fmt::Debug + Send {
         rng: &mut Rng,
     ) -> Result<Rollouts, PolicyError>;
 
-    /// log π_ref of the samples' actions under the frozen reference, [N].
+    /// log π_ref of the samples' actions under the frozen reference, shaped as the rollouts'
+    /// log-probs.
     fn reference_log_prob(&self, samples: &Samples) -> Result<Tensor, PolicyError>;
 
     /// Writes ∂`loss`/∂θ on the minibatch `samples` into the trainable tensors' gradients
     /// (overwriting them) and returns the minibatch's statistics.
     fn backward(&self, samples: &Samples, loss: &Loss<'_>) -> Result<LossStats, PolicyError>;
 
-    /// Mean entropy of the action distribution over the samples' questions.
+    /// Mean entropy of the action distribution over the samples' steps.
     fn entropy(&self, samples: &Samples) -> Result<f64, PolicyError>;
 
     /// The answer distribution on each of `questions`, for evaluation.

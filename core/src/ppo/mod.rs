@@ -229,6 +229,7 @@ pub fn update(
     let n = rewards.len();
     let ref_logp = policy.reference_log_prob(&batch.samples)?;
     let old_logp = &batch.log_probs;
+    let mask = batch.samples.mask.as_ref();
     let kl = match cfg.kl_estimator {
         KlEstimator::K1 => old_logp - &ref_logp,
         KlEstimator::K3 => {
@@ -236,32 +237,23 @@ pub fn update(
             log_r.exp() - 1.0 - &log_r
         }
     };
-    let kl_values = to_vec(&kl);
-    let old_values = to_vec(&batch.values);
-    // PPO and RLOO put the KL penalty into the reward; GRPO puts it into the loss.
-    let shaped: Vec<f64> = rewards
-        .iter()
-        .zip(&kl_values)
-        .map(|(r, k)| r - cfg.kl_coef * k)
-        .collect();
-    let (advantages, returns) = match cfg.algorithm {
-        Algorithm::Ppo => {
-            let adv: Vec<f64> = (0..n)
-                .flat_map(|i| gae(&shaped[i..=i], &old_values[i..=i], cfg.gamma, cfg.lam))
-                .collect();
-            let ret = adv.iter().zip(&old_values).map(|(a, v)| a + v).collect();
-            (adv, ret)
-        }
-        Algorithm::Rloo => (leave_one_out(&shaped, group_size), vec![0.0; n]),
-        Algorithm::Grpo => (standardise_groups(rewards, group_size), vec![0.0; n]),
-    };
+    let kl_steps = steps(&kl, mask);
+    let value_steps = steps(&batch.values, mask);
+    if let Some(row) = kl_steps.iter().position(Vec::is_empty) {
+        return Err(UpdateError::Policy(PolicyError(format!(
+            "rollout {row} took no step, so its reward has nowhere to go"
+        ))));
+    }
+    let (advantages, returns) = advantages(cfg, rewards, &kl_steps, &value_steps, group_size);
     let advantages = if cfg.whiten && cfg.algorithm == Algorithm::Ppo {
-        whiten(&advantages)
+        let lens: Vec<usize> = advantages.iter().map(Vec::len).collect();
+        let flat = whiten(&advantages.concat());
+        split(&flat, &lens)
     } else {
         advantages
     };
-    let adv_t = Tensor::from_slice(&advantages.iter().map(|&a| a as f32).collect::<Vec<_>>());
-    let ret_t = Tensor::from_slice(&returns.iter().map(|&a| a as f32).collect::<Vec<_>>());
+    let adv_t = pack(&advantages, mask);
+    let ret_t = pack(&returns, mask);
     let per_sample = [old_logp, &adv_t, &batch.values, &ret_t, &ref_logp];
     let mut order: Vec<i64> = (0..n as i64).collect();
     let mb = n.div_ceil(cfg.minibatches as usize).max(1);
@@ -281,6 +273,7 @@ pub fn update(
             let len = mb.min(n - start) as i64;
             let [old, adv, v_old, ret, ref_lp] =
                 std::array::from_fn(|i| shuffled[i].narrow(0, start as i64, len));
+            let minibatch_samples = samples.narrow(start as i64, len);
             let loss = Loss {
                 cfg,
                 targets: Targets {
@@ -289,9 +282,10 @@ pub fn update(
                     old_value: &v_old,
                     returns: &ret,
                     ref_log_prob: &ref_lp,
+                    mask: minibatch_samples.mask.as_ref(),
                 },
             };
-            let stats = policy.backward(&samples.narrow(start as i64, len), &loss)?;
+            let stats = policy.backward(&minibatch_samples, &loss)?;
             adam.step_clip_norm(&policy.trainable(), cfg.max_grad_norm)
                 .map_err(|cause| UpdateError::Diverged {
                     epoch,
@@ -306,12 +300,58 @@ pub fn update(
     }
     Ok(UpdateStats {
         reward: rewards.iter().sum::<f64>() / n as f64,
-        kl: kl_values.iter().sum::<f64>() / n as f64,
+        // Per rollout, summed over its steps (TRL's `objective/kl`).
+        kl: kl_steps.iter().map(|k| k.iter().sum::<f64>()).sum::<f64>() / n as f64,
         entropy: policy.entropy(&batch.samples)?,
         clip_fraction: mean_of(&clipped),
         value_loss: mean_of(&vloss),
         approx_kl: mean_of(&approx),
     })
+}
+
+/// Per step of each rollout, the advantages (before whitening) and the value targets, from
+/// its aggregated reward, its steps' KL to the reference and the values before them.
+fn advantages(
+    cfg: &PpoConfig,
+    rewards: &[f64],
+    kl_steps: &[Vec<f64>],
+    value_steps: &[Vec<f64>],
+    group_size: usize,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let n = rewards.len();
+    match cfg.algorithm {
+        // The KL penalty at every step and the aggregated reward added at the last one (as
+        // TRL's PPO trainer shapes them), then GAE along the row.
+        Algorithm::Ppo => {
+            let adv: Vec<Vec<f64>> = (0..n)
+                .map(|i| {
+                    let mut shaped: Vec<f64> =
+                        kl_steps[i].iter().map(|k| -cfg.kl_coef * k).collect();
+                    if let Some(last) = shaped.last_mut() {
+                        *last += rewards[i];
+                    }
+                    gae(&shaped, &value_steps[i], cfg.gamma, cfg.lam)
+                })
+                .collect();
+            let ret = adv
+                .iter()
+                .zip(value_steps)
+                .map(|(a, v)| a.iter().zip(v).map(|(a, v)| a + v).collect())
+                .collect();
+            (adv, ret)
+        }
+        // The critic-free rules score whole rollouts: RLOO's reward carries the row's summed
+        // KL; each row's advantage is then every one of its steps'.
+        Algorithm::Rloo => {
+            let shaped: Vec<f64> = rewards
+                .iter()
+                .zip(kl_steps)
+                .map(|(r, k)| r - cfg.kl_coef * k.iter().sum::<f64>())
+                .collect();
+            broadcast(&leave_one_out(&shaped, group_size), kl_steps)
+        }
+        Algorithm::Grpo => broadcast(&standardise_groups(rewards, group_size), kl_steps),
+    }
 }
 
 /// The mean of scalar tensors, read once (0 for none, as RLOO/GRPO have no value loss).
@@ -330,6 +370,70 @@ fn to_vec(t: &Tensor) -> Vec<f64> {
         .into_iter()
         .map(f64::from)
         .collect()
+}
+
+/// Each row's steps of `t`: [N] is one step per row; [N, T] under `mask` is each row's
+/// first T_i entries.
+fn steps(t: &Tensor, mask: Option<&Tensor>) -> Vec<Vec<f64>> {
+    let flat = to_vec(t);
+    match mask {
+        None => flat.into_iter().map(|x| vec![x]).collect(),
+        Some(m) => {
+            let lens = step_counts(m);
+            let width = (flat.len() / lens.len().max(1)).max(1);
+            flat.chunks(width)
+                .zip(&lens)
+                .map(|(row, &len)| row[..len].to_vec())
+                .collect()
+        }
+    }
+}
+
+/// Steps per row of a [N, T] mask.
+fn step_counts(mask: &Tensor) -> Vec<usize> {
+    to_vec(&mask.sum_dim_intlist(-1, false, DType::Float))
+        .into_iter()
+        .map(|x| x as usize)
+        .collect()
+}
+
+/// Rows of steps back into a tensor shaped as [`steps`] read them (zeros past each row's end).
+fn pack(rows: &[Vec<f64>], mask: Option<&Tensor>) -> Tensor {
+    let f32s = |xs: &[f64]| xs.iter().map(|&x| x as f32).collect::<Vec<_>>();
+    match mask {
+        None => Tensor::from_slice(&f32s(&rows.concat())),
+        Some(m) => {
+            let width = m.size()[1];
+            let mut flat = vec![0.0f32; rows.len() * width as usize];
+            for (row, out) in rows.iter().zip(flat.chunks_mut(width as usize)) {
+                out[..row.len()].copy_from_slice(&f32s(row));
+            }
+            Tensor::from_slice(&flat).view([rows.len() as i64, width])
+        }
+    }
+}
+
+/// `flat` cut into consecutive rows of `lens`.
+fn split(flat: &[f64], lens: &[usize]) -> Vec<Vec<f64>> {
+    let mut rest = flat;
+    lens.iter()
+        .map(|&len| {
+            let (row, tail) = rest.split_at(len);
+            rest = tail;
+            row.to_vec()
+        })
+        .collect()
+}
+
+/// Each row's one value at every one of its steps.
+fn broadcast(per_row: &[f64], steps: &[Vec<f64>]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let adv = per_row
+        .iter()
+        .zip(steps)
+        .map(|(&a, s)| vec![a; s.len()])
+        .collect();
+    let ret = steps.iter().map(|s| vec![0.0; s.len()]).collect();
+    (adv, ret)
 }
 
 fn whiten(xs: &[f64]) -> Vec<f64> {
@@ -388,6 +492,35 @@ mod tests {
         // A length-1 episode's advantage is r − V.
         let a = gae(&[0.75], &[0.25], 1.0, 0.95);
         assert_eq!(a, vec![0.5]);
+    }
+
+    /// A written answer's steps: the KL penalty at each, the reward added at the last, GAE
+    /// along the row (γ = 1, λ = 0.95), ragged rows kept apart.
+    #[test]
+    fn per_token_advantages_match_hand_computation() {
+        let cfg: PpoConfig = serde_json::from_str("{}").expect("defaults");
+        assert_eq!((cfg.gamma, cfg.lam, cfg.kl_coef), (1.0, 0.95, 0.05));
+        let kl = vec![vec![0.1, 0.2], vec![0.3]];
+        let values = vec![vec![0.5, 0.4], vec![0.2]];
+        let (adv, ret) = advantages(&cfg, &[1.0, 0.0], &kl, &values, 1);
+        // Row 0: shaped [−0.005, 0.99]; δ = [−0.005 + 0.4 − 0.5, 0.99 − 0.4] = [−0.105, 0.59];
+        // A = [−0.105 + 0.95·0.59, 0.59] = [0.4555, 0.59]. Row 1: A = −0.015 − 0.2.
+        let expected = [vec![0.4555, 0.59], vec![-0.215]];
+        let expected_ret = [vec![0.9555, 0.99], vec![-0.015]];
+        for (got, want) in adv
+            .iter()
+            .chain(&ret)
+            .zip(expected.iter().chain(&expected_ret))
+        {
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-12, "{adv:?} {ret:?}");
+            }
+        }
+        let mask = Tensor::from_slice(&[1.0f32, 1.0, 1.0, 0.0]).view([2, 2]);
+        let packed = pack(&adv, Some(&mask));
+        assert_eq!(steps(&packed, Some(&mask)).concat().len(), 3);
+        assert_eq!(to_vec(&packed)[3], 0.0);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! each sample's log π(a), value and entropy written out, for policies that differentiate by
 //! hand (the MLP), and is tested against autograd on the definition.
 //!
-//! For m samples with advantages A, ratios r = exp(log π − log π_old) and returns R:
+//! For m samples with advantages A, ratios r = exp(log π − log π_old) and returns R (for
+//! written answers, the m steps are the tokens of the minibatch's rows, and each mean is over
+//! them, as TRL's masked means are):
 //!
 //!   L = (1/m) Σ max(−A·r, −A·clip(r, 1 ± ε))                           clipped surrogate
 //!     + c_v · (1/2m) Σ max((V − R)², (V_old + clip(V − V_old, ±ε_v) − R)²)  (PPO)
@@ -16,7 +18,7 @@ use tch::{Kind as DType, Tensor};
 
 use super::{Algorithm, PpoConfig};
 
-/// What a minibatch's loss holds fixed, each [m]: from the rollouts, the reference and the
+/// What a minibatch's loss holds fixed, each [m] (or [m, T] under `mask`): from the rollouts, the reference and the
 /// advantage pass.
 pub struct Targets<'a> {
     pub old_log_prob: &'a Tensor,
@@ -25,6 +27,8 @@ pub struct Targets<'a> {
     pub returns: &'a Tensor,
     /// log π_ref of the actions (GRPO's KL term only).
     pub ref_log_prob: &'a Tensor,
+    /// Which entries are steps, for sequences ([m, T]); `None`: every entry is.
+    pub mask: Option<&'a Tensor>,
 }
 
 /// The loss of one minibatch as a function of the policy's log π(a), V and H per sample.
@@ -56,15 +60,14 @@ impl Loss<'_> {
     pub fn forward(&self, log_prob: &Tensor, value: &Tensor, entropy: &Tensor) -> Tensor {
         let (cfg, t) = (self.cfg, &self.targets);
         let ratio = (log_prob - t.old_log_prob).exp();
-        let mut loss = (-t.advantages * &ratio)
-            .maximum(&(-t.advantages * ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip)))
-            .mean(DType::Float)
-            - cfg.entropy_coef * entropy.mean(DType::Float);
+        let surrogate = (-t.advantages * &ratio)
+            .maximum(&(-t.advantages * ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip)));
+        let mut loss = self.mean(&surrogate) - cfg.entropy_coef * self.mean(entropy);
         match cfg.algorithm {
             Algorithm::Ppo => loss += cfg.vf_coef * self.value_loss(value),
             Algorithm::Grpo => {
                 let log_rho = t.ref_log_prob - log_prob;
-                loss += cfg.kl_coef * (log_rho.exp() - 1.0 - log_rho).mean(DType::Float);
+                loss += cfg.kl_coef * self.mean(&(log_rho.exp() - 1.0 - log_rho));
             }
             Algorithm::Rloo => {}
         }
@@ -76,11 +79,19 @@ impl Loss<'_> {
         let t = &self.targets;
         let v_clip =
             t.old_value + (value - t.old_value).clamp(-self.cfg.value_clip, self.cfg.value_clip);
-        (value - t.returns)
-            .square()
-            .maximum(&(v_clip - t.returns).square())
-            .mean(DType::Float)
-            * 0.5
+        self.mean(
+            &(value - t.returns)
+                .square()
+                .maximum(&(v_clip - t.returns).square()),
+        ) * 0.5
+    }
+
+    /// The mean over the minibatch's steps.
+    fn mean(&self, x: &Tensor) -> Tensor {
+        match self.targets.mask {
+            None => x.mean(DType::Float),
+            Some(m) => (x * m).sum(DType::Float) / m.sum(DType::Float),
+        }
     }
 
     /// The minibatch's clip fraction, approximate KL and (PPO) value loss.
@@ -88,18 +99,14 @@ impl Loss<'_> {
         let log_ratio = log_prob - self.targets.old_log_prob;
         let ratio = log_ratio.exp();
         LossStats {
-            clip_fraction: (&ratio - 1.0)
-                .abs()
-                .gt(self.cfg.clip)
-                .to_kind(DType::Float)
-                .mean(DType::Float),
-            approx_kl: ((&ratio - 1.0) - &log_ratio).mean(DType::Float),
+            clip_fraction: self.mean(&(&ratio - 1.0).abs().gt(self.cfg.clip).to_kind(DType::Float)),
+            approx_kl: self.mean(&((&ratio - 1.0) - &log_ratio)),
             value_loss: (self.cfg.algorithm == Algorithm::Ppo)
                 .then(|| self.value_loss(&value.detach())),
         }
     }
 
-    /// ∂L/∂log π, ∂L/∂V and ∂L/∂H per sample, written out.
+    /// ∂L/∂log π, ∂L/∂V and ∂L/∂H per sample, written out, for one-step samples (no mask).
     pub fn gradients(&self, log_prob: &Tensor, value: &Tensor) -> Gradients {
         let (cfg, t) = (self.cfg, &self.targets);
         let m = log_prob.size()[0] as f64;
@@ -174,6 +181,7 @@ mod tests {
                     old_value: &old_value,
                     returns: &returns,
                     ref_log_prob: &ref_log_prob,
+                    mask: None,
                 },
             };
             let ours = loss.gradients(&log_prob.detach(), &value.detach());

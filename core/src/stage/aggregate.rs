@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{Map, Value};
 
 use super::artifact::Reading;
-use super::{Artifact, Context, Inputs, Stage, StageError};
+use super::{Artifact, Context, Inputs, Rewards, Stage, StageError};
 use crate::aggregate::{Aggregator, Normalize, ParamError, RewardMatrix, Source};
 use crate::diagnostic::{suggest, Diagnostic};
 use crate::registry::Registry;
@@ -19,7 +19,10 @@ use crate::spec::{params, Blame};
 /// The aggregated rewards, with the rule's state to carry into the next round.
 #[derive(Debug)]
 pub struct Aggregated {
+    /// One per rollout of the round.
     pub rewards: Vec<f64>,
+    /// Rollouts whose written answer named no option (when the policy writes its answers).
+    pub unparsed: Option<usize>,
     pub groups: Vec<String>,
     /// The effective weight each group got this round.
     pub weights: Vec<f64>,
@@ -43,7 +46,13 @@ impl Aggregated {
             .iter()
             .zip(&self.group_rewards)
             .map(|(g, r)| Reading::group(g, "group_reward", *r));
-        weights.chain(rewards).collect()
+        weights
+            .chain(rewards)
+            .chain(
+                self.unparsed
+                    .map(|n| Reading::all("unparsed_answers", n as f64)),
+            )
+            .collect()
     }
 }
 
@@ -54,12 +63,14 @@ pub struct AggregateStage {
     rule: String,
     knobs: Map<String, Value>,
     normalize: Normalize,
+    /// The reward of a written answer that names no option (see [`expand`]).
+    unparsed: Option<f64>,
     registry: Arc<Registry>,
     built: OnceLock<Result<Box<dyn Aggregator>, String>>,
 }
 
 /// The keys the stage reads itself; every other key is the rule's.
-const STAGE_KEYS: [&str; 2] = ["rule", "normalize"];
+const STAGE_KEYS: [&str; 3] = ["rule", "normalize", "unparsed_reward"];
 
 impl AggregateStage {
     /// Checks `raw` (the params at `path`) against the registry and builds the stage. The rule
@@ -105,6 +116,19 @@ impl AggregateStage {
             Some(v) => {
                 params::<Normalize>(v, &format!("{path}.normalize"), blame).map_err(|d| vec![d])?
             }
+        };
+        let unparsed = match raw.get("unparsed_reward") {
+            None => None,
+            Some(v) => match v.as_f64().filter(|x| x.is_finite()) {
+                Some(x) => Some(x),
+                None => {
+                    return Err(vec![Diagnostic::new(
+                        at("unparsed_reward"),
+                        format!("`unparsed_reward` must be a finite number, not {v}"),
+                        "e.g. `unparsed_reward: -5`, or leave it out for the round's lowest reward",
+                    )])
+                }
+            },
         };
         let knobs: Map<String, Value> = raw
             .iter()
@@ -152,6 +176,7 @@ impl AggregateStage {
             rule,
             knobs,
             normalize,
+            unparsed,
             registry: Arc::clone(registry),
             built: OnceLock::new(),
         })
@@ -174,6 +199,50 @@ impl AggregateStage {
             Ok(rule) => Ok(rule.as_ref()),
             Err(e) => Err(StageError(format!("rule `{}`: {e}", self.rule))),
         }
+    }
+}
+
+/// The round's rewards for every rollout from the aggregated rewards of the answered ones:
+/// a written answer that names no option gets `unparsed`, the server's format penalty, by
+/// default the lowest aggregated reward of the round (never better than the worst real
+/// answer, whatever the rewards' scale). Groups never see such answers, so no rule's weights
+/// are moved by them.
+fn expand(rewards: &[f64], answered: &[usize], rollouts: usize, unparsed: Option<f64>) -> Vec<f64> {
+    if answered.len() == rollouts {
+        return rewards.to_vec();
+    }
+    let penalty = unparsed.unwrap_or_else(|| rewards.iter().copied().fold(f64::INFINITY, f64::min));
+    let mut all = vec![penalty; rollouts];
+    for (&i, &r) in answered.iter().zip(rewards) {
+        all[i] = r;
+    }
+    all
+}
+
+/// A round in which no written answer named an option: the rule has nothing to weigh, so every
+/// rollout gets the format penalty (0 unless `unparsed_reward` is set: with equal rewards
+/// the update's whitened advantages are then the value baseline's alone) and the rule's
+/// weights and state carry over unchanged.
+fn unanswered(
+    rewards: &Rewards,
+    previous: Option<&Artifact>,
+    state: Value,
+    unparsed: Option<f64>,
+) -> Aggregated {
+    let groups: Vec<String> = rewards.groups.iter().map(|g| g.name.clone()).collect();
+    let g = groups.len();
+    let weights = match previous {
+        Some(Artifact::Aggregated(prev)) => prev.weights.clone(),
+        _ => vec![1.0 / g.max(1) as f64; g],
+    };
+    Aggregated {
+        rewards: vec![unparsed.unwrap_or(0.0); rewards.rollouts],
+        unparsed: Some(rewards.rollouts),
+        groups,
+        weights,
+        // No group scored anything: no group reward to log.
+        group_rewards: Vec::new(),
+        state,
     }
 }
 
@@ -203,7 +272,14 @@ impl Stage for AggregateStage {
             Some(Artifact::Aggregated(prev)) => prev.state.clone(),
             _ => Value::Null,
         };
-        let raw = &rewards.matrix;
+        let Some(raw) = &rewards.matrix else {
+            return Ok(Artifact::Aggregated(Arc::new(unanswered(
+                rewards,
+                ctx.previous,
+                state,
+                self.unparsed,
+            ))));
+        };
         let matrix = match self.normalize {
             Normalize::None => Cow::Borrowed(raw),
             how => {
@@ -225,11 +301,40 @@ impl Stage for AggregateStage {
             }
         })?;
         Ok(Artifact::Aggregated(Arc::new(Aggregated {
-            rewards: out.rewards,
+            unparsed: rewards
+                .written
+                .then(|| rewards.rollouts - rewards.answered.len()),
+            rewards: expand(
+                &out.rewards,
+                &rewards.answered,
+                rewards.rollouts,
+                self.unparsed,
+            ),
             groups: rewards.groups.iter().map(|g| g.name.clone()).collect(),
             weights: out.weights,
             group_rewards: raw.group_means(),
             state,
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers that name no option get the set penalty, or the round's lowest reward.
+    #[test]
+    fn unparsed_answers_get_the_format_penalty() {
+        let answered = [0, 2, 3];
+        let rewards = [-1.0, -3.0, -2.0];
+        assert_eq!(
+            expand(&rewards, &answered, 5, None),
+            vec![-1.0, -3.0, -3.0, -2.0, -3.0]
+        );
+        assert_eq!(
+            expand(&rewards, &answered, 5, Some(-9.0)),
+            vec![-1.0, -9.0, -3.0, -2.0, -9.0]
+        );
+        assert_eq!(expand(&rewards, &answered, 3, Some(-9.0)), rewards.to_vec());
     }
 }

@@ -14,7 +14,7 @@ use tch::Tensor;
 use super::split::Split;
 use crate::policy::{
     pretrain, stack, Adam, ChoicePrompts, LlmPolicy, LoraSettings, MlpPolicy, Net, Policy,
-    PretrainStats, RolloutKind,
+    PretrainStats, RolloutKind, Writing,
 };
 use crate::ppo::UpdateStats;
 use crate::rng::Rng;
@@ -26,9 +26,14 @@ use chorus_llm::pretrained::Pretrained;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyParams {
-    /// How rollouts answer: one sampled option, or a sampled distribution over options.
+    /// How rollouts answer: one sampled option (`choice`), a sampled distribution over
+    /// options (`distribution`, the MLP only), or a short answer written token by token and
+    /// read for an option letter (`generate`, a language model only).
     #[serde(default = "d_rollout")]
-    pub rollout: RolloutKind,
+    pub rollout: Rollout,
+    /// The most tokens a written answer may take (`rollout: generate`).
+    #[serde(default = "d_max_tokens")]
+    pub max_tokens: u32,
     /// Width of the MLP trunk.
     #[serde(default = "d_hidden")]
     pub hidden: u32,
@@ -57,6 +62,15 @@ pub struct PolicyParams {
     /// A language model's weights and activations: `f32`, or `bf16` on CUDA.
     #[serde(default = "d_precision")]
     pub precision: String,
+}
+
+/// How rollouts answer; each policy answers in the forms it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollout {
+    Choice,
+    Distribution,
+    Generate,
 }
 
 /// LoRA settings (Hu et al. 2022; names as peft's).
@@ -131,8 +145,11 @@ fn d_pretrain_lr() -> f64 {
     0.01
 }
 
-fn d_rollout() -> RolloutKind {
-    RolloutKind::Choice
+fn d_rollout() -> Rollout {
+    Rollout::Choice
+}
+fn d_max_tokens() -> u32 {
+    8
 }
 fn d_hidden() -> u32 {
     64
@@ -149,6 +166,12 @@ impl PolicyParams {
     pub fn check(&self, groups: &[String]) -> Result<(), (&'static str, String)> {
         if self.model.is_some() {
             return self.check_model();
+        }
+        if self.rollout == Rollout::Generate || self.max_tokens != d_max_tokens() {
+            return Err((
+                if self.rollout == Rollout::Generate { "rollout" } else { "max_tokens" },
+                "only a language model (`model:`) writes its answers; the MLP answers with `rollout: choice` or `distribution`".to_owned(),
+            ));
         }
         if self.hidden == 0 || self.depth == 0 {
             return Err((
@@ -194,8 +217,26 @@ impl PolicyParams {
 impl PolicyParams {
     /// A language-model policy's settings: the MLP's own are left at their defaults.
     fn check_model(&self) -> Result<(), (&'static str, String)> {
+        if self.rollout == Rollout::Distribution {
+            return Err((
+                "rollout",
+                "a language model answers with `rollout: choice` (one letter) or `generate` (a written answer); `distribution` is the MLP's".to_owned(),
+            ));
+        }
+        if self.rollout != Rollout::Generate && self.max_tokens != d_max_tokens() {
+            return Err((
+                "max_tokens",
+                "`max_tokens` applies to written answers; set `rollout: generate` or remove it"
+                    .to_owned(),
+            ));
+        }
+        if self.max_tokens == 0 || self.max_tokens > 256 {
+            return Err((
+                "max_tokens",
+                format!("`max_tokens` must be 1 to 256, not {}", self.max_tokens),
+            ));
+        }
         let mlp_only = [
-            ("rollout", self.rollout != d_rollout()),
             ("hidden", self.hidden != d_hidden()),
             ("depth", self.depth != d_depth()),
             ("init_log_std", self.init_log_std != d_log_std()),
@@ -263,12 +304,14 @@ impl PolicyParams {
             device: self.device.parse().map_err(|e: String| failed(&e))?,
             precision: self.precision.parse().map_err(|e: String| failed(&e))?,
         };
+        let pretrained = Pretrained::load(&path, options).map_err(|e| failed(&e))?;
+        let stop = pretrained.stop_tokens();
         let Pretrained {
             model: base,
             tokenizer,
             chat,
             ..
-        } = Pretrained::load(&path, options).map_err(|e| failed(&e))?;
+        } = pretrained;
         let chat = chat.ok_or_else(|| {
             StageError(format!(
                 "{}: the model has no chat template, and survey prompts are chat turns; use an instruction-tuned model",
@@ -277,7 +320,12 @@ impl PolicyParams {
         })?;
         let prompts = ChoicePrompts::build(&text, &tokenizer, &chat).map_err(|e| failed(&e))?;
         let lora = self.lora_settings().map_err(|(_, e)| StageError(e))?;
-        LlmPolicy::new(base, prompts, &lora, rng).map_err(|e| failed(&e))
+        let writing = (self.rollout == Rollout::Generate).then(|| Writing {
+            max_tokens: self.max_tokens as usize,
+            stop,
+            tokenizer,
+        });
+        LlmPolicy::new(base, prompts, &lora, writing, rng).map_err(|e| failed(&e))
     }
 }
 
@@ -350,7 +398,12 @@ impl Stage for PolicyParams {
             Some(pre) => Some(pre.fit(&net, inputs.split()?, &mut ctx.rng(&["pretrain"]))?),
             None => None,
         };
-        let policy = MlpPolicy::new(net, self.rollout, options);
+        let kind = match self.rollout {
+            Rollout::Distribution => RolloutKind::Distribution,
+            // `check` leaves the MLP only choice and distribution.
+            Rollout::Choice | Rollout::Generate => RolloutKind::Choice,
+        };
+        let policy = MlpPolicy::new(net, kind, options);
         let adam = Adam::new(&policy.trainable(), 3e-4);
         Ok(Artifact::Policy(Arc::new(Mutex::new(PolicyState {
             policy: Box::new(policy),

@@ -18,9 +18,17 @@ pub struct ScoreParams {}
 /// What the server receives from the groups.
 #[derive(Debug)]
 pub struct Rewards {
-    pub matrix: RewardMatrix<'static>,
+    /// Groups × answered rollouts; `None` when no written answer of the round named an option.
+    pub matrix: Option<RewardMatrix<'static>>,
     /// Public facts about the groups (names, population shares), for weighting and logs.
     pub groups: Vec<GroupInfo>,
+    /// The rollouts the matrix's columns score, in order: those whose answer names an
+    /// option. The others (written answers that name none) are the server's to reward.
+    pub answered: Vec<usize>,
+    /// Rollouts in the round, answered or not.
+    pub rollouts: usize,
+    /// Whether the policy wrote its answers (and so may have named no option).
+    pub written: bool,
 }
 
 impl Stage for ScoreParams {
@@ -35,7 +43,13 @@ impl Stage for ScoreParams {
             .map(|g| split.groups[g].clone())
             .collect();
         // Only plain answers cross into the groups' parallel tasks, never the policy's tensors.
-        let (questions, answers) = (&batch.rollouts.questions, &batch.rollouts.answers);
+        let rollouts = &batch.rollouts;
+        let answered: Vec<usize> = (0..rollouts.answers.len())
+            .filter(|&i| rollouts.answers[i].is_some())
+            .collect();
+        let questions: Vec<usize> = answered.iter().map(|&i| rollouts.questions[i]).collect();
+        let answers: Vec<Vec<f64>> = rollouts.answers.iter().flatten().cloned().collect();
+        let (questions, answers) = (&questions, &answers);
         let rows = ctx.per_group(&scorers.groups, |g| {
             let row = scorers.scorers[g].score(questions, answers);
             match row.iter().position(|x| !x.is_finite()) {
@@ -46,9 +60,16 @@ impl Stage for ScoreParams {
                 None => Ok(row),
             }
         })?;
-        let n = questions.len();
-        let matrix = RewardMatrix::new(rows.len(), n, rows.concat())
+        let matrix = (!answered.is_empty())
+            .then(|| RewardMatrix::new(rows.len(), answered.len(), rows.concat()))
+            .transpose()
             .map_err(|e| StageError(e.to_string()))?;
-        Ok(Artifact::Rewards(Arc::new(Rewards { matrix, groups })))
+        Ok(Artifact::Rewards(Arc::new(Rewards {
+            matrix,
+            groups,
+            answered,
+            rollouts: rollouts.answers.len(),
+            written: rollouts.samples.mask.is_some(),
+        })))
     }
 }
