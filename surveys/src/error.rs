@@ -25,13 +25,13 @@ pub enum DataError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}:{line}:{column}: YAML syntax error: {message}\nhint: check the indentation \
-             and quoting around this place", path.display())]
+    #[error("{}:{line}:{column}: {message}\nhint: {hint}", path.display())]
     Yaml {
         path: PathBuf,
         line: usize,
         column: usize,
         message: String,
+        hint: &'static str,
     },
     #[error("{}: {message}\nhint: {hint}", origin(path.as_deref()))]
     Spec {

@@ -21,7 +21,6 @@ mod shares;
 pub mod spec;
 pub mod spec_file;
 pub mod wvs;
-mod yaml;
 
 pub use dataset::{Dataset, Group, Question};
 pub use error::DataError;

@@ -6,7 +6,6 @@ use serde_json::Value;
 
 use crate::error::DataError;
 use crate::spec::DataSpec;
-use crate::yaml;
 
 /// What a spec file's data section names.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,11 +23,12 @@ pub fn read(path: &Path) -> Result<SpecFile, DataError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let root = yaml::to_json(&text).map_err(|e| DataError::Yaml {
+    let (root, _) = chorus_yaml::parse(&text).map_err(|e| DataError::Yaml {
         path: path.to_path_buf(),
         line: e.line,
         column: e.column,
         message: e.message,
+        hint: e.hint,
     })?;
     let invalid = |message: String, hint: &str| DataError::Spec {
         path: Some(path.to_path_buf()),

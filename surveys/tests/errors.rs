@@ -163,7 +163,10 @@ fn spec_files_report_yaml_errors_with_line_and_column() {
     let e = spec_file_error("kind: wvs_json\nkind: wvs_json\n");
     assert_has(
         &e,
-        &["data.yaml:2:1: YAML syntax error: duplicate key `kind`"],
+        &[
+            "data.yaml:2:7: duplicate key `kind` in `the top level`",
+            "remove one of the two entries",
+        ],
     );
 }
 
