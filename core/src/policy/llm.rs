@@ -705,6 +705,25 @@ mod tests {
         }
     }
 
+    /// One PPO update at learning rate 0.01 (Adam's), otherwise the defaults; its KL.
+    fn step(
+        policy: &LlmPolicy,
+        adam: &mut Adam,
+        rollouts: &Rollouts,
+        rewards: &[f64],
+        group_size: usize,
+        rng: &mut Rng,
+    ) -> f64 {
+        let mut cfg: PpoConfig = serde_json::from_str("{}").unwrap();
+        cfg.lr = adam.lr;
+        let data = Batch {
+            rollouts,
+            rewards,
+            group_size,
+        };
+        update(policy, adam, &data, &cfg, rng).unwrap().kl
+    }
+
     /// Rewarding option A moves the policy toward A on every question, through the adapters
     /// and value head only: the base model (adapters off) answers bit-identically after
     /// training, and the KL to it grows from zero.
@@ -718,23 +737,12 @@ mod tests {
         // The base (adapters off) on a fixed probe, before any training.
         let probe = policy.sample(&bank, &questions, &mut rng).unwrap();
         let base_before = policy.reference_log_prob(&probe.samples).unwrap();
-        let mut cfg: PpoConfig = serde_json::from_str("{}").unwrap();
-        cfg.lr = 0.01;
-        let mut adam = Adam::new(&policy.trainable(), cfg.lr);
+        let mut adam = Adam::new(&policy.trainable(), 0.01);
         let mut kl = Vec::new();
         for _ in 0..4 {
             let rollouts = policy.sample(&bank, &questions, &mut rng).unwrap();
             let rewards: Vec<f64> = rollouts.answers.iter().flatten().map(|a| a[0]).collect();
-            let data = Batch {
-                rollouts: &rollouts,
-                rewards: &rewards,
-                group_size: 2,
-            };
-            kl.push(
-                update(&policy, &mut adam, &data, &cfg, &mut rng)
-                    .unwrap()
-                    .kl,
-            );
+            kl.push(step(&policy, &mut adam, &rollouts, &rewards, 2, &mut rng));
         }
         assert!(kl[0].abs() < 1e-6, "starts at the base: {kl:?}");
         assert!(kl[3].abs() > 1e-6, "moves away from it: {kl:?}");
@@ -826,9 +834,7 @@ mod tests {
                 .double_value(&[])
         };
         let before = other(&policy);
-        let mut cfg: PpoConfig = serde_json::from_str("{}").unwrap();
-        cfg.lr = 0.01;
-        let mut adam = Adam::new(&policy.trainable(), cfg.lr);
+        let mut adam = Adam::new(&policy.trainable(), 0.01);
         let mut kl = Vec::new();
         for _ in 0..6 {
             let rollouts = policy.sample(&bank, &questions, &mut rng).unwrap();
@@ -849,16 +855,7 @@ mod tests {
                 .chunks(t as usize)
                 .map(|row| f64::from(u8::from(row[0] != 200)))
                 .collect();
-            let data = Batch {
-                rollouts: &rollouts,
-                rewards: &rewards,
-                group_size: 8,
-            };
-            kl.push(
-                update(&policy, &mut adam, &data, &cfg, &mut rng)
-                    .unwrap()
-                    .kl,
-            );
+            kl.push(step(&policy, &mut adam, &rollouts, &rewards, 8, &mut rng));
         }
         assert!(kl.iter().all(|k| k.is_finite()), "{kl:?}");
         let after = other(&policy);
