@@ -27,6 +27,16 @@ const SMALL: [&str; 10] = [
     "loop.eval_every=1",
 ];
 
+/// The `generate` form at test sizes: answers of up to 6 tokens, no entropy bonus.
+const WRITTEN: [&str; 6] = [
+    "-s",
+    "policy.rollout=generate",
+    "-s",
+    "policy.max_tokens=6",
+    "-s",
+    "ppo.entropy_coef=0",
+];
+
 fn chorus(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
@@ -113,17 +123,9 @@ fn two_ppo_rounds_move_the_real_model_on_real_data() {
 #[test]
 fn written_answers_train_the_real_model_per_token() {
     let tmp = tempfile::tempdir().unwrap();
-    let form = [
-        "-s",
-        "policy.rollout=generate",
-        "-s",
-        "policy.max_tokens=6",
-        "-s",
-        "ppo.entropy_coef=0",
-    ];
     let (first, second) = (tmp.path().join("first"), tmp.path().join("second"));
     for out in [&first, &second] {
-        let o = chorus(&args("rounds=2", out, &form));
+        let o = chorus(&args("rounds=2", out, &WRITTEN));
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let read = |out: &Path| std::fs::read(run_dir(out).join("metrics.jsonl")).unwrap();
@@ -162,8 +164,22 @@ fn written_answers_train_the_real_model_per_token() {
 
 #[test]
 fn killed_and_resumed_llm_run_matches_an_uninterrupted_one() {
+    kill_and_resume(&[]);
+}
+
+/// Written answers carry per-token rollouts and the unparsed-answer count through the same
+/// checkpoint.
+#[test]
+fn killed_and_resumed_written_answers_run_matches_an_uninterrupted_one() {
+    kill_and_resume(&WRITTEN);
+}
+
+/// Runs 3 rounds whole, and again killed with SIGKILL after the first checkpoint and resumed:
+/// the metrics must be bit-identical.
+fn kill_and_resume(form: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
-    let each = ["-s", "loop.checkpoint_every=1"];
+    let mut each = vec!["-s", "loop.checkpoint_every=1"];
+    each.extend(form);
     let whole = tmp.path().join("whole");
     let o = chorus(&args("rounds=3", &whole, &each));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
